@@ -1,0 +1,17 @@
+# Reversal curse in masked diffusion models: the whole study from one command.
+#   snakemake --config preset=quick all     # every stage, small settings, laptop CPU
+#   snakemake --profile slurm all           # paper scale on a SLURM cluster
+# Stages live in workflow/rules/*.smk; the science in the revcurse package.
+from snakemake.utils import min_version
+
+min_version("9.20")
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/toy.smk"
+
+
+rule all:
+    input:
+        all_targets(),
+    default_target: True

@@ -1,0 +1,71 @@
+"""Resolving the workflow config: preset overlay, hashes and provenance.
+
+Kept free of Snakemake so the same resolution is used by the workflow, the CLI and
+the tests.
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import platform
+import subprocess
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def deep_merge(base: dict, overlay: dict) -> dict:
+    """Return ``base`` with ``overlay`` merged in; nested dicts merge, other values replace."""
+    merged = copy.deepcopy(base)
+    for key, value in overlay.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def resolve_config(config: dict) -> dict:
+    """Apply the preset named by ``config['preset']``; 'paper' means no overlay."""
+    preset = config.get("preset", "paper")
+    presets = config.get("presets", {})
+    if preset == "paper":
+        return copy.deepcopy(config)
+    if preset not in presets:
+        raise ValueError(
+            f"config.yaml: preset={preset!r} is unknown; expected 'paper' or one of "
+            f"{sorted(presets)} (the keys of 'presets')"
+        )
+    return deep_merge(config, presets[preset])
+
+
+def config_hash(obj: Any) -> str:
+    """Short stable hash of a JSON-serialisable object (key order does not matter)."""
+    canonical = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:12]
+
+
+def code_version() -> str:
+    """Git commit of the working tree (with '-dirty' if modified), else the package version."""
+    try:
+        out = subprocess.run(
+            ["git", "describe", "--always", "--dirty", "--abbrev=12"],
+            cwd=REPO_ROOT, capture_output=True, text=True, timeout=10, check=True,
+        )
+        return out.stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "revcurse-" + metadata.version("revcurse")
+
+
+def provenance() -> dict[str, str]:
+    """Code and package versions stored with every output."""
+    versions = {"code_version": code_version(), "python": platform.python_version()}
+    for package in ("torch", "numpy", "pandas", "pyarrow"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = "absent"
+    return versions

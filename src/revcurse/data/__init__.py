@@ -1,0 +1,1 @@
+"""Datasets: the toy letter-pair task (``toy``) and the relational datasets."""

@@ -1,0 +1,63 @@
+# Config resolution and path helpers shared by every rule file.
+import json
+
+from snakemake.utils import validate
+
+from revcurse.config import config_hash, resolve_config
+
+
+configfile: "config.yaml"
+
+
+# The preset overlay is applied in place so every rule sees the resolved values;
+# validation runs on the result, before any job is scheduled.
+_resolved = resolve_config(config)
+config.clear()
+config.update(_resolved)
+
+
+validate(config, schema="../schemas/config.schema.yaml")
+
+PRESET = config["preset"]
+TOY = config["toy"]
+TOY_DIR = f"results/{PRESET}/toy"
+LOG_DIR = f"logs/{PRESET}"
+BENCH_DIR = f"results/{PRESET}/benchmarks"
+
+
+wildcard_constraints:
+    model="[a-z][a-z0-9_]*",
+    L=r"\d+",
+    seed=r"\d+",
+
+
+def as_json(obj):
+    """Params passed to the CLI as one shell-quoted JSON argument."""
+    return json.dumps(obj, sort_keys=True)
+
+
+def toy_model_fields(model):
+    """Model definition of one toy model: shared defaults overlaid with its entry."""
+    return {**TOY["model_defaults"], **TOY["models"][model]}
+
+
+def toy_uses_gpu():
+    return TOY["train"].get("device", "auto") != "cpu"
+
+
+def toy_runs():
+    """Every (model, L, seed) of the toy grid."""
+    return [
+        dict(model=m, L=L, seed=s)
+        for m in TOY["models"]
+        for L in TOY["lengths"]
+        for s in TOY["seeds"]
+    ]
+
+
+def toy_run_files(name):
+    return [f"{TOY_DIR}/{r['model']}/L{r['L']}/seed{r['seed']}/{name}" for r in toy_runs()]
+
+
+def all_targets():
+    return ["results/table2.csv", "results/table2.md"]
