@@ -48,6 +48,11 @@ def config_hash(obj: Any) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:12]
 
 
+def derive_seed(*parts: object) -> int:
+    """A 63-bit seed determined by ``parts`` (e.g. run seed and purpose), the same on every machine."""
+    return int(hashlib.sha256(repr(parts).encode()).hexdigest()[:15], 16)
+
+
 def code_version() -> str:
     """Git commit of the working tree (with '-dirty' if modified), else the package version."""
     try:

@@ -41,8 +41,35 @@ def toy_model_fields(model):
     return {**TOY["model_defaults"], **TOY["models"][model]}
 
 
-def toy_uses_gpu():
-    return TOY["train"].get("device", "auto") != "cpu"
+def toy_gpus(wildcards):
+    """GPUs a toy job asks the cluster for: none when the config pins it to the CPU."""
+    return 0 if TOY["train"].get("device", "auto") == "cpu" else 1
+
+
+def toy_train_spec(wildcards):
+    """Everything a training run depends on (and nothing it does not, e.g. eval settings)."""
+    return as_json(
+        {
+            "preset": PRESET,
+            "model": wildcards.model,
+            "length": int(wildcards.L),
+            "seed": int(wildcards.seed),
+            "model_fields": toy_model_fields(wildcards.model),
+            "train": TOY["train"],
+        }
+    )
+
+
+def toy_eval_spec(wildcards):
+    return as_json(
+        {
+            "preset": PRESET,
+            "model": wildcards.model,
+            "length": int(wildcards.L),
+            "seed": int(wildcards.seed),
+            "eval": TOY["eval"],
+        }
+    )
 
 
 def toy_runs():
@@ -60,4 +87,4 @@ def toy_run_files(name):
 
 
 def all_targets():
-    return ["results/table2.csv", "results/table2.md"]
+    return ["results/table2.csv", "results/table2.md"] + theory_targets()

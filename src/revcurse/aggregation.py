@@ -1,0 +1,73 @@
+"""Tables built from the per-run Parquet files, never from anything typed in."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable
+
+import pandas as pd
+from scipy.stats import binomtest
+
+RUN_KEYS = ["preset", "model", "length", "seed"]
+
+
+def read_parquets(paths: Iterable[Path | str]) -> pd.DataFrame:
+    return pd.concat([pd.read_parquet(p) for p in paths], ignore_index=True)
+
+
+def wilson_interval(successes: int, trials: int) -> tuple[float, float]:
+    ci = binomtest(int(successes), int(trials)).proportion_ci(confidence_level=0.95, method="wilson")
+    return ci.low, ci.high
+
+
+def table2(evals: pd.DataFrame) -> pd.DataFrame:
+    """Toy success rates (%) per (L, model, direction) over seeds.
+
+    ``mean_pct`` is the mean of the per-seed rates (every seed has the same number of
+    samples, so it equals the pooled rate). ``ci95_*`` is the Wilson interval of that
+    pooled rate: the sampling uncertainty of the mean over *these* seeds; the spread
+    between seeds is ``seed_std_pct``.
+    """
+    per_seed = (
+        evals.groupby(["length", "model", "direction", "seed"], as_index=False)[["samples", "successes"]].sum()
+    )
+    per_seed["rate_pct"] = 100 * per_seed["successes"] / per_seed["samples"]
+    rows = []
+    for (length, model, direction), group in per_seed.groupby(["length", "model", "direction"]):
+        group = group.sort_values("seed")
+        low, high = wilson_interval(group["successes"].sum(), group["samples"].sum())
+        rows.append({
+            "L": length,
+            "model": model,
+            "direction": direction,
+            "mean_pct": group["rate_pct"].mean(),
+            "per_seed_pct": " / ".join(f"{x:.2f}" for x in group["rate_pct"]),
+            "seeds": " / ".join(str(s) for s in group["seed"]),
+            "seed_std_pct": group["rate_pct"].std(ddof=1) if len(group) > 1 else float("nan"),
+            "ci95_low_pct": 100 * low,
+            "ci95_high_pct": 100 * high,
+            "samples_per_seed": int(group["samples"].iloc[0]),
+            "samples": int(group["samples"].sum()),
+        })
+    table = pd.DataFrame(rows)
+    for column in ("preset", "config_hash", "code_version", "weights", "unmask_order", "top_k"):
+        table[column] = ", ".join(sorted(map(str, evals[column].unique())))
+    return table
+
+
+def table2_markdown(table: pd.DataFrame) -> str:
+    """The paper's layout: one row per L, forward/reverse per model, mean [95% interval]."""
+    cell = table.assign(
+        value=lambda t: t.apply(
+            lambda r: f"{r.mean_pct:.2f} [{r.ci95_low_pct:.1f}, {r.ci95_high_pct:.1f}]", axis=1
+        )
+    )
+    wide = cell.pivot_table(index="L", columns=["model", "direction"], values="value", aggfunc="first")
+    wide.columns = [f"{m.upper()} {d}" for m, d in wide.columns]
+    first = table.iloc[0]
+    header = (
+        f"Toy success rate (%), mean over seeds {first.seeds} with the Wilson 95% interval of the pooled "
+        f"{first.samples_per_seed} samples per seed ({first.samples_per_seed // 26} per letter). "
+        f"top-k = {first.top_k}, MDM unmasking order: {first.unmask_order}, weights: {first.weights}.\n\n"
+        f"preset: **{first.preset}** · config {first.config_hash} · code {first.code_version}\n\n"
+    )
+    return header + wide.reset_index().to_markdown(index=False) + "\n"

@@ -1,0 +1,246 @@
+"""One configurable toy Transformer for every toy experiment.
+
+The paper's two models are two settings of ``ModelConfig``:
+
+* MDM, a one-layer RADD-style encoder (a DiT block without time conditioning):
+  RoPE on q and k, bidirectional attention, masked-diffusion objective;
+* ARM, a one-layer GPT-2: learned absolute positions, causal attention, next-token objective.
+
+Position encoding, attention, objective, depth, width and heads are fields, so the
+ablation grid sweeps them without new model code.
+
+Every parameter carries a leading *ensemble* dimension E: ``E`` independent models
+of the same shape run as one set of batched matrix products. A single run is E = 1;
+stacking the seeds of a grid cell makes the tiny model's training step launch-bound
+cost shared. Members never mix: member e reads only its own inputs and weights,
+and draws its dropout masks from its own generator, so a member trained inside a
+stack ends with the same weights as when trained alone.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+POS_ENCODINGS = ("rope", "learned", "none")
+ATTENTIONS = ("bidirectional", "causal")
+OBJECTIVES = ("masked_diffusion", "next_token")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    vocab_size: int
+    seq_len: int
+    pos_encoding: str = "rope"
+    attention: str = "bidirectional"
+    objective: str = "masked_diffusion"
+    n_layers: int = 1
+    d_model: int = 256
+    n_heads: int = 1
+    mlp_ratio: int = 4          # 0: attention-only blocks
+    dropout: float = 0.02
+    rope_base: float = 10000.0
+    # Token that is never a prediction target (the mask token); its logit is -inf.
+    never_predict: int | None = None
+
+    def __post_init__(self) -> None:
+        for name, value, allowed in (
+            ("pos_encoding", self.pos_encoding, POS_ENCODINGS),
+            ("attention", self.attention, ATTENTIONS),
+            ("objective", self.objective, OBJECTIVES),
+        ):
+            if value not in allowed:
+                raise ValueError(f"ModelConfig.{name}={value!r}; expected one of {allowed}")
+        if self.d_model % self.n_heads:
+            raise ValueError(f"ModelConfig: d_model={self.d_model} is not divisible by n_heads={self.n_heads}")
+        if self.pos_encoding == "rope" and (self.d_model // self.n_heads) % 2:
+            raise ValueError("ModelConfig: RoPE needs an even head dimension")
+        if self.objective == "next_token" and self.attention != "causal":
+            # A bidirectional next-token model sees the token it must predict.
+            raise ValueError("ModelConfig: objective 'next_token' requires attention 'causal'")
+
+    @property
+    def head_dim(self) -> int:
+        return self.d_model // self.n_heads
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+# ---------------------------------------------------------------- stacked layers
+class StackedLinear(nn.Module):
+    """E independent ``x @ W + b`` as one batched product."""
+
+    def __init__(self, ensemble: int, d_in: int, d_out: int, bias: bool = True):
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(ensemble, d_in, d_out))
+        self.bias = nn.Parameter(torch.zeros(ensemble, d_out)) if bias else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:      # x: [E, ..., d_in]
+        flat = x.reshape(x.shape[0], -1, x.shape[-1])
+        if self.bias is None:
+            out = torch.bmm(flat, self.weight)
+        else:
+            out = torch.baddbmm(self.bias[:, None, :], flat, self.weight)
+        return out.reshape(*x.shape[:-1], out.shape[-1])
+
+
+class StackedLayerNorm(nn.Module):
+    def __init__(self, ensemble: int, dim: int):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(ensemble, dim))
+        self.bias = nn.Parameter(torch.zeros(ensemble, dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:      # x: [E, B, T, d]
+        normed = F.layer_norm(x, x.shape[-1:])
+        return normed * self.weight[:, None, None, :] + self.bias[:, None, None, :]
+
+
+def member_dropout(x: torch.Tensor, p: float, rng: Sequence[torch.Generator] | None) -> torch.Tensor:
+    """Dropout whose mask for member e comes from ``rng[e]`` only (see module docstring)."""
+    if rng is None or p == 0.0:
+        return x
+    keep = torch.stack([torch.rand(x.shape[1:], generator=g, device=x.device) for g in rng]) >= p
+    return x * keep / (1.0 - p)
+
+
+# ---------------------------------------------------------------- RoPE
+def rope_tables(seq_len: int, head_dim: int, base: float, device=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """cos/sin of angle pos·θ_i, θ_i = base^(−2i/head_dim), laid out for ``rotate_half``."""
+    inv_freq = base ** (-torch.arange(0, head_dim, 2, dtype=torch.float64, device=device) / head_dim)
+    angles = torch.arange(seq_len, dtype=torch.float64, device=device)[:, None] * inv_freq[None, :]
+    angles = torch.cat([angles, angles], dim=-1)               # pairs (i, i + head_dim/2)
+    return angles.cos().float(), angles.sin().float()
+
+
+def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotate q or k ([..., T, head_dim]) by its position, so q_i·k_j depends on j − i only."""
+    half = x.shape[-1] // 2
+    rotated = torch.cat([-x[..., half:], x[..., :half]], dim=-1)
+    return x * cos.to(x.dtype) + rotated * sin.to(x.dtype)
+
+
+# ---------------------------------------------------------------- blocks
+class Attention(nn.Module):
+    def __init__(self, cfg: ModelConfig, ensemble: int):
+        super().__init__()
+        self.cfg = cfg
+        self.qkv = StackedLinear(ensemble, cfg.d_model, 3 * cfg.d_model)   # fused, as in RADD/GPT-2
+        self.out = StackedLinear(ensemble, cfg.d_model, cfg.d_model)
+
+    def queries_keys_values(self, x: torch.Tensor, rope) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """q, k (after RoPE) and v, each [E, B, heads, T, head_dim]."""
+        E, B, T, _ = x.shape
+        qkv = self.qkv(x).view(E, B, T, 3, self.cfg.n_heads, self.cfg.head_dim)
+        q, k, v = qkv.permute(3, 0, 1, 4, 2, 5).unbind(0)
+        if rope is not None:
+            q, k = apply_rope(q, *rope), apply_rope(k, *rope)
+        return q, k, v
+
+    def forward(self, x: torch.Tensor, rope) -> torch.Tensor:
+        E, B, T, D = x.shape
+        q, k, v = (t.flatten(0, 1) for t in self.queries_keys_values(x, rope))
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=self.cfg.attention == "causal")
+        return self.out(y.transpose(1, 2).reshape(E, B, T, D))
+
+
+class MLP(nn.Module):
+    def __init__(self, cfg: ModelConfig, ensemble: int):
+        super().__init__()
+        hidden = cfg.mlp_ratio * cfg.d_model
+        self.up = StackedLinear(ensemble, cfg.d_model, hidden)
+        self.down = StackedLinear(ensemble, hidden, cfg.d_model)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.down(F.gelu(self.up(x), approximate="tanh"))
+
+
+class Block(nn.Module):
+    """Pre-LayerNorm residual block: x + attn(LN(x)), then x + MLP(LN(x))."""
+
+    def __init__(self, cfg: ModelConfig, ensemble: int):
+        super().__init__()
+        self.cfg = cfg
+        self.ln_attn = StackedLayerNorm(ensemble, cfg.d_model)
+        self.attn = Attention(cfg, ensemble)
+        if cfg.mlp_ratio > 0:
+            self.ln_mlp = StackedLayerNorm(ensemble, cfg.d_model)
+            self.mlp = MLP(cfg, ensemble)
+
+    def forward(self, x, rope, rng):
+        x = x + member_dropout(self.attn(self.ln_attn(x), rope), self.cfg.dropout, rng)
+        if self.cfg.mlp_ratio > 0:
+            x = x + member_dropout(self.mlp(self.ln_mlp(x)), self.cfg.dropout, rng)
+        return x
+
+
+class ToyTransformer(nn.Module):
+    """Token ids [E, B, T] → logits [E, B, T, vocab]."""
+
+    def __init__(self, cfg: ModelConfig, ensemble: int = 1, init_rng: Sequence[torch.Generator] | None = None):
+        super().__init__()
+        self.cfg = cfg
+        self.ensemble = ensemble
+        self.tok_emb = nn.Parameter(torch.empty(ensemble, cfg.vocab_size, cfg.d_model))
+        if cfg.pos_encoding == "learned":
+            self.pos_emb = nn.Parameter(torch.empty(ensemble, cfg.seq_len, cfg.d_model))
+        self.blocks = nn.ModuleList(Block(cfg, ensemble) for _ in range(cfg.n_layers))
+        self.ln_out = StackedLayerNorm(ensemble, cfg.d_model)
+        self.head = StackedLinear(ensemble, cfg.d_model, cfg.vocab_size)
+        if cfg.pos_encoding == "rope":
+            cos, sin = rope_tables(cfg.seq_len, cfg.head_dim, cfg.rope_base)
+            self.register_buffer("rope_cos", cos, persistent=False)
+            self.register_buffer("rope_sin", sin, persistent=False)
+        suppressed = torch.zeros(cfg.vocab_size, dtype=torch.bool)
+        if cfg.never_predict is not None:
+            suppressed[cfg.never_predict] = True
+        self.register_buffer("suppressed", suppressed, persistent=False)
+        self.reset_parameters(init_rng or [torch.Generator().manual_seed(0) for _ in range(ensemble)])
+
+    @torch.no_grad()
+    def reset_parameters(self, init_rng: Sequence[torch.Generator]) -> None:
+        """GPT-2 initialisation, member e drawn from ``init_rng[e]`` alone.
+
+        Normal(0, 0.02) weights, zero biases, unit LayerNorm gains; residual output
+        projections scaled by 1/sqrt(2·n_layers).
+        """
+        if len(init_rng) != self.ensemble:
+            raise ValueError(f"need {self.ensemble} init generators, got {len(init_rng)}")
+        residual_std = 0.02 / math.sqrt(2 * self.cfg.n_layers)
+        for name, param in self.named_parameters():
+            if "ln_" in name or name.endswith("bias"):
+                continue                        # LayerNorm and biases keep their constant init
+            std = residual_std if name.endswith(("attn.out.weight", "mlp.down.weight")) else 0.02
+            for member, rng in zip(param, init_rng):
+                member.normal_(0.0, std, generator=rng)
+
+    def rope(self):
+        return (self.rope_cos, self.rope_sin) if self.cfg.pos_encoding == "rope" else None
+
+    def embed(self, tokens: torch.Tensor, rng=None) -> torch.Tensor:
+        E, B, T = tokens.shape
+        members = torch.arange(E, device=tokens.device)[:, None, None]
+        x = self.tok_emb[members, tokens]
+        if self.cfg.pos_encoding == "learned":
+            x = x + self.pos_emb[:, None, :T, :]
+        return member_dropout(x, self.cfg.dropout, rng)
+
+    def forward(self, tokens: torch.Tensor, rng: Sequence[torch.Generator] | None = None) -> torch.Tensor:
+        """``rng`` (one generator per member) switches dropout on; None means no dropout."""
+        if tokens.dim() != 3 or tokens.shape[0] != self.ensemble:
+            raise ValueError(f"tokens must be [E={self.ensemble}, B, T], got {tuple(tokens.shape)}")
+        x = self.embed(tokens, rng)
+        rope = self.rope()
+        for block in self.blocks:
+            x = block(x, rope, rng)
+        logits = self.head(self.ln_out(x))
+        return logits.masked_fill(self.suppressed, float("-inf"))
+
+
+def member_state(state: dict[str, torch.Tensor], member: int) -> dict[str, torch.Tensor]:
+    """The weights of one member of a stacked state dict, as an E = 1 state dict."""
+    return {name: tensor[member : member + 1].clone() for name, tensor in state.items()}

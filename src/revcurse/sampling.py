@@ -1,0 +1,100 @@
+"""Generation from toy models with top-k sampling (paper App. D.3), and the toy success rate.
+
+* ARM: the prompt token, then L−1 tokens left to right, each drawn from the top-k of
+  the next-token distribution.
+* MDM: [prompt, M, …, M]; L−1 steps, each unmasks one position and fills it with a
+  draw from the top-k of that position's distribution. Which position is the
+  ``unmask_order`` choice (the paper leaves it open, see docs/toy.md):
+  ``random`` (a uniformly random order: the reverse of the forward masking process,
+  our default), ``confidence`` (the position whose drawn token is most probable, as
+  LLaDA's low-confidence remasking) or ``left_to_right``.
+
+A forward query succeeds when the prompt's uppercase appears anywhere in the
+generated positions; a reverse query when its lowercase does.
+"""
+from __future__ import annotations
+
+import pandas as pd
+import torch
+
+from .data.toy import LOWER, MASK_ID, N_LETTERS, lower_id, upper_id
+from .models import ToyTransformer
+
+UNMASK_ORDERS = ("random", "confidence", "left_to_right")
+DIRECTIONS = ("forward", "reverse")
+
+
+def top_k_sample(logits: torch.Tensor, k: int, rng: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """Draw one token per row of ``logits`` [N, V] from its k most probable; returns (token, its probability)."""
+    top_logits, top_ids = logits.float().topk(k, dim=-1)
+    probs = top_logits.softmax(-1)
+    choice = torch.multinomial(probs, 1, generator=rng)
+    return top_ids.gather(-1, choice).squeeze(-1), probs.gather(-1, choice).squeeze(-1)
+
+
+@torch.no_grad()
+def generate(model: ToyTransformer, prompts: torch.Tensor, length: int, top_k: int,
+             rng: torch.Generator, unmask_order: str = "random") -> torch.Tensor:
+    """Complete each first token in ``prompts`` [N] to a length-``length`` sequence [N, length].
+
+    ``model`` is a single model (ensemble size 1) in eval mode.
+    """
+    if model.ensemble != 1:
+        raise ValueError("generate() takes a single model (ensemble size 1)")
+    n, device = len(prompts), prompts.device
+    if model.cfg.objective == "next_token":
+        seq = prompts[:, None]
+        for _ in range(length - 1):
+            token, _ = top_k_sample(model(seq[None])[0, :, -1], top_k, rng)
+            seq = torch.cat([seq, token[:, None]], dim=1)
+        return seq
+
+    if unmask_order not in UNMASK_ORDERS:
+        raise ValueError(f"unmask_order={unmask_order!r}; expected one of {UNMASK_ORDERS}")
+    seq = torch.full((n, length), MASK_ID, dtype=torch.long, device=device)
+    seq[:, 0] = prompts
+    rows = torch.arange(n, device=device)
+    if unmask_order == "random":
+        order = 1 + torch.rand(n, length - 1, generator=rng, device=device).argsort(dim=1)
+    for step in range(length - 1):
+        logits = model(seq[None])[0]                                   # [N, L, V]
+        if unmask_order == "confidence":
+            token, prob = top_k_sample(logits.flatten(0, 1), top_k, rng)
+            prob = prob.view(n, length).masked_fill(seq != MASK_ID, -1.0)
+            position = prob.argmax(dim=1)
+            token = token.view(n, length)[rows, position]
+        else:
+            position = order[:, step] if unmask_order == "random" else torch.full_like(rows, step + 1)
+            token, _ = top_k_sample(logits[rows, position], top_k, rng)
+        seq[rows, position] = token
+    return seq
+
+
+def query_tokens(direction: str, letters: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(prompt token, token whose appearance counts as success) for each letter index."""
+    if direction == "forward":
+        return lower_id(0) + letters, upper_id(0) + letters
+    if direction == "reverse":
+        return upper_id(0) + letters, lower_id(0) + letters
+    raise ValueError(f"direction={direction!r}; expected one of {DIRECTIONS}")
+
+
+@torch.no_grad()
+def success_counts(model: ToyTransformer, length: int, direction: str, samples_per_letter: int,
+                   top_k: int, unmask_order: str, rng: torch.Generator, batch_size: int) -> pd.DataFrame:
+    """Per letter: how many of ``samples_per_letter`` generations contain the target token."""
+    device = next(model.parameters()).device
+    letters = torch.arange(N_LETTERS, device=device).repeat_interleave(samples_per_letter)
+    prompts, targets = query_tokens(direction, letters)
+    hits = []
+    for start in range(0, len(letters), batch_size):
+        sl = slice(start, start + batch_size)
+        seq = generate(model, prompts[sl], length, top_k, rng, unmask_order)
+        hits.append((seq[:, 1:] == targets[sl, None]).any(dim=1))
+    hit = torch.cat(hits).view(N_LETTERS, samples_per_letter)
+    return pd.DataFrame({
+        "direction": direction,
+        "letter": list(LOWER),
+        "samples": samples_per_letter,
+        "successes": hit.sum(1).cpu().numpy(),
+    })

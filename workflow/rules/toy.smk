@@ -1,0 +1,88 @@
+# Toy study (paper §5, App. D): data -> train (model, L, seed) -> evaluate -> Table 2.
+
+
+rule toy_dataset:
+    output:
+        data="results/data/toy/L{L}.parquet",
+        manifest="results/data/toy/L{L}.manifest.json",
+    log:
+        "logs/data/toy/L{L}.log",
+    conda:
+        "../../envs/toy.yaml"
+    shell:
+        "python -m revcurse.cli toy-data --length {wildcards.L} "
+        "--out {output.data} --manifest {output.manifest} > {log} 2>&1"
+
+
+rule train_toy:
+    input:
+        data="results/data/toy/L{L}.parquet",
+    output:
+        model=f"{TOY_DIR}/{{model}}/L{{L}}/seed{{seed}}/model.pt",
+    params:
+        spec=toy_train_spec,
+    log:
+        f"{LOG_DIR}/toy/train/{{model}}_L{{L}}_seed{{seed}}.log",
+    benchmark:
+        f"{BENCH_DIR}/toy/train/{{model}}_L{{L}}_seed{{seed}}.tsv"
+    threads: 2
+    resources:
+        gpu=toy_gpus,
+        mem_mb=lambda wildcards, attempt: 4000 * attempt,
+        runtime=lambda wildcards, attempt: 30 * attempt,
+    conda:
+        "../../envs/toy.yaml"
+    shell:
+        "python -m revcurse.cli toy-train --spec {params.spec:q} --data {input.data} "
+        "--out {output.model} > {log} 2>&1"
+
+
+rule evaluate_toy:
+    input:
+        model=rules.train_toy.output.model,
+    output:
+        f"{TOY_DIR}/{{model}}/L{{L}}/seed{{seed}}/eval.parquet",
+    params:
+        spec=toy_eval_spec,
+        device=TOY["train"].get("device", "auto"),
+    log:
+        f"{LOG_DIR}/toy/eval/{{model}}_L{{L}}_seed{{seed}}.log",
+    benchmark:
+        f"{BENCH_DIR}/toy/eval/{{model}}_L{{L}}_seed{{seed}}.tsv"
+    threads: 2
+    resources:
+        gpu=toy_gpus,
+        mem_mb=lambda wildcards, attempt: 4000 * attempt,
+        runtime=lambda wildcards, attempt: 30 * attempt,
+    conda:
+        "../../envs/toy.yaml"
+    shell:
+        "python -m revcurse.cli toy-eval --spec {params.spec:q} --model {input.model} "
+        "--device {params.device} --out {output} > {log} 2>&1"
+
+
+rule table2:
+    input:
+        toy_run_files("eval.parquet"),
+    output:
+        csv=report(
+            "results/table2.csv",
+            caption="../report/table2.rst",
+            category="Toy study",
+            labels={"table": "Table 2 (CSV)"},
+        ),
+        md=report(
+            "results/table2.md",
+            caption="../report/table2.rst",
+            category="Toy study",
+            labels={"table": "Table 2"},
+        ),
+    params:
+        config_hash=config_hash(TOY),
+    log:
+        f"{LOG_DIR}/toy/table2.log",
+    conda:
+        "../../envs/analysis.yaml"
+    shell:
+        "python -m revcurse.cli table2 --inputs {input} --csv {output.csv} --md {output.md} "
+        "--config-hash {params.config_hash} > {log} 2>&1"
