@@ -9,6 +9,8 @@ min_version("9.20")
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/toy.smk"
+include: "workflow/rules/datasets.smk"
+include: "workflow/rules/theory.smk"
 
 
 rule all:

@@ -176,9 +176,12 @@ def conditional_score_correlation(queries: np.ndarray, key_covariance: np.ndarra
     n, head_dim = queries.shape
     fwd = (queries @ rope_rotation(delta, head_dim, base)).reshape(n, -1, 2)
     rev = (queries @ rope_rotation(-delta, head_dim, base)).reshape(n, -1, 2)
-    cov_fwd = np.einsum("niab,nib->nia", key_covariance, fwd)          # Σa, Σb: Σ is symmetric
-    cov_rev = np.einsum("niab,nib->nia", key_covariance, rev)
-    dot = lambda x, y: (x * y).sum(axis=(1, 2))
+    cov_fwd = np.einsum("niab,nib->nia", key_covariance, fwd)          # Σa, plane by plane
+    cov_rev = np.einsum("niab,nib->nia", key_covariance, rev)          # Σb
+
+    def dot(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        return (x * y).sum(axis=(1, 2))
+
     return dot(fwd, cov_rev) / np.sqrt(dot(fwd, cov_fwd) * dot(rev, cov_rev))
 
 

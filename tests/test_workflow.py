@@ -1,0 +1,92 @@
+"""The workflow as users call it: dry runs, the cluster profile, and the quick toy stage end to end."""
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+WORKFLOW_FILES = ["Snakefile", "config.yaml", "workflow", "profiles", "slurm", "envs", "resources"]
+
+
+def snakemake(*args, cwd=ROOT, check=True):
+    # Rules call `python -m revcurse.cli`: make that the interpreter running the tests.
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    result = subprocess.run([sys.executable, "-m", "snakemake", *args], cwd=cwd, env=env,
+                            capture_output=True, text=True)
+    if check and result.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+    return result.stdout + result.stderr
+
+
+def job_counts(output: str) -> dict[str, int]:
+    stats = output.split("Job stats:")[1].split("total")[0]
+    return {rule: int(n) for rule, n in re.findall(r"^(\w+)\s+(\d+)$", stats, flags=re.M)}
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    """A copy of the workflow, so runs never touch the repository's results/."""
+    root = tmp_path_factory.mktemp("workflow")
+    for name in WORKFLOW_FILES:
+        source = ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, root / name)
+        elif source.exists():
+            shutil.copy(source, root / name)
+    return root
+
+
+def test_dry_run_all_paper_grid(workdir):
+    counts = job_counts(snakemake("-n", "all", cwd=workdir))
+    assert counts["train_toy"] == counts["evaluate_toy"] == 2 * 4 * 3
+    assert counts["toy_dataset"] == 4 and counts["table2"] == 1
+
+
+def test_dry_run_table2_builds_only_the_toy_stage(workdir):
+    counts = job_counts(snakemake("-n", "results/table2.csv", cwd=workdir))
+    assert set(counts) == {"toy_dataset", "train_toy", "evaluate_toy", "table2"}
+
+
+def test_slurm_profile_requests_gpus_for_training_only(workdir):
+    output = snakemake("--profile", "slurm", "-n", "all", cwd=workdir)
+    jobs = output.split("\nrule ")
+    train = [j for j in jobs if j.startswith("train_toy:")]
+    data = [j for j in jobs if j.startswith("toy_dataset:")]
+    assert train and all(re.search(r"resources:.*\bgpu=1\b", j) for j in train)
+    assert data and not any("gpu=" in j for j in data)
+
+
+def test_lint_is_clean(workdir):
+    assert "Congratulations, your workflow is in a good condition!" in snakemake("--lint", cwd=workdir)
+
+
+@pytest.fixture(scope="module")
+def quick_run(workdir):
+    snakemake("--config", "preset=quick", "--cores", "2", "results/table2.csv", cwd=workdir)
+    return workdir
+
+
+def test_quick_toy_stage_end_to_end(quick_run):
+    table = pd.read_csv(quick_run / "results/table2.csv")
+    assert len(table) == 2 * 2 * 2                      # L in {6, 8} x {mdm, arm} x {forward, reverse}
+    assert set(table["preset"]) == {"quick"}
+    assert table["seeds"].eq("0 / 1").all() and table["samples"].eq(2 * 26 * 20).all()
+    assert ((table["ci95_low_pct"] <= table["mean_pct"]) & (table["mean_pct"] <= table["ci95_high_pct"])).all()
+    arm = table[table.model == "arm"].set_index(["L", "direction"])["mean_pct"]
+    assert (arm.xs("forward", level="direction") > arm.xs("reverse", level="direction")).all()
+    assert "preset: **quick**" in (quick_run / "results/table2.md").read_text()
+    log = (quick_run / "logs/quick/toy/train/mdm_L6_seed0.log").read_text()
+    assert re.search(r"step \d+/\d+ +loss", log)          # progress is visible in the log
+
+
+def test_rerun_one_seed_touches_only_its_jobs(quick_run):
+    target = "results/quick/toy/mdm/L6/seed1/model.pt"
+    # Both --forcerun and --config take several values: the target goes first.
+    output = snakemake("results/table2.csv", "-n", "--forcerun", target, "--config", "preset=quick", cwd=quick_run)
+    assert job_counts(output) == {"train_toy": 1, "evaluate_toy": 1, "table2": 1}
+    assert f"output: {target}" in output
