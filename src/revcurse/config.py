@@ -74,3 +74,26 @@ def provenance() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             versions[package] = "absent"
     return versions
+
+
+def toy_model_fields(config: dict, model: str) -> dict:
+    """One toy model's definition: the shared ``model_defaults`` overlaid with its entry."""
+    toy = config["toy"]
+    return {**toy["model_defaults"], **toy["models"][model]}
+
+
+def toy_train_spec(config: dict, model: str, length: int, seed: int) -> dict:
+    """Everything a toy training run depends on (and nothing it does not, e.g. eval settings)."""
+    return {
+        "preset": config["preset"],
+        "model": model,
+        "length": length,
+        "seed": seed,
+        "model_fields": toy_model_fields(config, model),
+        "train": config["toy"]["train"],
+    }
+
+
+def toy_eval_spec(config: dict, model: str, length: int, seed: int) -> dict:
+    return {"preset": config["preset"], "model": model, "length": length, "seed": seed,
+            "eval": config["toy"]["eval"]}

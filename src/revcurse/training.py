@@ -4,6 +4,10 @@ Randomness is per member: member e draws its batches, its masking noise and its
 dropout masks from one generator seeded with its own seed, and that generator's
 state is checkpointed. A run therefore ends with the same weights whether it ran
 alone, inside a stack, or was killed and resumed.
+
+With ``snapshot_every`` the weights (raw and EMA) are also kept at step 0, every
+``snapshot_every`` steps and at the end, for the probes of training dynamics
+(revcurse.probes). Taking a snapshot only copies tensors, so it changes no result.
 """
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ import logging
 import math
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -38,6 +42,7 @@ class TrainConfig:
     ema_warmup: bool = True
     checkpoint_every: int = 250
     log_every: int = 100
+    snapshot_every: int | None = None   # None: no snapshots
     device: str = "auto"
     precision: str = "fp32"
 
@@ -145,12 +150,26 @@ class TrainState:
     ema: EMA | None
     rng: list[torch.Generator]
     losses: list[dict]            # {"step", "member", "loss", "grad_norm"} every log_every steps
+    snapshots: list[dict] = field(default_factory=list)   # {"step", "raw", "ema"}, stacked, on the CPU
 
     def ema_state_dict(self) -> dict[str, torch.Tensor] | None:
         if self.ema is None:
             return None
         names = [name for name, _ in self.model.named_parameters()]
         return {name: t.detach().clone() for name, t in zip(names, self.ema.shadow)}
+
+    def take_snapshot(self) -> None:
+        def on_cpu(weights: dict[str, torch.Tensor] | None) -> dict[str, torch.Tensor] | None:
+            return None if weights is None else {name: t.detach().to("cpu", copy=True) for name, t in weights.items()}
+
+        self.snapshots.append({"step": self.step, "raw": on_cpu(self.model.state_dict()),
+                               "ema": on_cpu(self.ema_state_dict())})
+
+
+def _atomic_save(payload: dict, path: Path) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save(payload, tmp)
+    os.replace(tmp, path)        # atomic: a kill mid-write leaves the previous file
 
 
 def _save_resume(state: TrainState, path: Path, fingerprint: str) -> None:
@@ -162,10 +181,9 @@ def _save_resume(state: TrainState, path: Path, fingerprint: str) -> None:
         "ema": state.ema.state_dict() if state.ema else None,
         "rng": [g.get_state() for g in state.rng],
         "losses": state.losses,
+        "snapshots": state.snapshots,
     }
-    tmp = path.with_suffix(".tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)        # atomic: a kill mid-write leaves the previous checkpoint
+    _atomic_save(payload, path)
 
 
 def _load_resume(state: TrainState, path: Path, fingerprint: str) -> bool:
@@ -183,6 +201,7 @@ def _load_resume(state: TrainState, path: Path, fingerprint: str) -> bool:
         g.set_state(saved)
     state.step = payload["step"]
     state.losses = payload["losses"]
+    state.snapshots = payload["snapshots"]
     return True
 
 
@@ -213,6 +232,8 @@ def train(
     state = TrainState(0, model, optimizer, ema, rng, [])
     if resume_path is not None and _load_resume(state, resume_path, fingerprint):
         log.info("resumed from %s at step %d", resume_path, state.step)
+    if train_cfg.snapshot_every and state.step == 0:
+        state.take_snapshot()
 
     data = data.to(device)
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=train_cfg.precision == "bf16" and device.type == "cuda")
@@ -243,6 +264,8 @@ def train(
                 state.losses.append({"step": state.step, "member": member, "loss": loss, "grad_norm": norm})
             log.info("step %d/%d  loss %s  lr %.2e  %.1f ms/step", state.step, train_cfg.steps,
                      " ".join(f"{x:.4f}" for x in losses.tolist()), optimizer.param_groups[0]["lr"], ms_per_step)
+        if train_cfg.snapshot_every and (state.step % train_cfg.snapshot_every == 0 or state.step == train_cfg.steps):
+            state.take_snapshot()      # before the checkpoint, so a resumed run keeps it
         if resume_path is not None and state.step % train_cfg.checkpoint_every == 0 and state.step < train_cfg.steps:
             _save_resume(state, resume_path, fingerprint)
         for callback in callbacks:

@@ -3,6 +3,7 @@ import json
 
 from snakemake.utils import validate
 
+import revcurse.config as run_specs
 from revcurse.config import config_hash, resolve_config
 
 
@@ -36,40 +37,17 @@ def as_json(obj):
     return json.dumps(obj, sort_keys=True)
 
 
-def toy_model_fields(model):
-    """Model definition of one toy model: shared defaults overlaid with its entry."""
-    return {**TOY["model_defaults"], **TOY["models"][model]}
-
-
 def toy_gpus(wildcards):
     """GPUs a toy job asks the cluster for: none when the config pins it to the CPU."""
     return 0 if TOY["train"].get("device", "auto") == "cpu" else 1
 
 
 def toy_train_spec(wildcards):
-    """Everything a training run depends on (and nothing it does not, e.g. eval settings)."""
-    return as_json(
-        {
-            "preset": PRESET,
-            "model": wildcards.model,
-            "length": int(wildcards.L),
-            "seed": int(wildcards.seed),
-            "model_fields": toy_model_fields(wildcards.model),
-            "train": TOY["train"],
-        }
-    )
+    return as_json(run_specs.toy_train_spec(config, wildcards.model, int(wildcards.L), int(wildcards.seed)))
 
 
 def toy_eval_spec(wildcards):
-    return as_json(
-        {
-            "preset": PRESET,
-            "model": wildcards.model,
-            "length": int(wildcards.L),
-            "seed": int(wildcards.seed),
-            "eval": TOY["eval"],
-        }
-    )
+    return as_json(run_specs.toy_eval_spec(config, wildcards.model, int(wildcards.L), int(wildcards.seed)))
 
 
 def toy_runs():
