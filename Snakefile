@@ -11,6 +11,8 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/toy.smk"
 include: "workflow/rules/datasets.smk"
 include: "workflow/rules/theory.smk"
+include: "workflow/rules/llm.smk"
+include: "workflow/rules/probes.smk"
 
 
 rule all:

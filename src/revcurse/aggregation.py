@@ -7,7 +7,8 @@ from typing import Iterable
 import pandas as pd
 from scipy.stats import binomtest
 
-RUN_KEYS = ["preset", "model", "length", "seed"]
+# Settings recorded with every evaluation and carried into each table row.
+RUN_SETTINGS = ("top_k", "unmask_order", "weights", "preset", "code_version")
 
 
 def read_parquets(paths: Iterable[Path | str]) -> pd.DataFrame:
@@ -31,6 +32,9 @@ def table2(evals: pd.DataFrame) -> pd.DataFrame:
         evals.groupby(["length", "model", "direction", "seed"], as_index=False)[["samples", "successes"]].sum()
     )
     per_seed["rate_pct"] = 100 * per_seed["successes"] / per_seed["samples"]
+    settings = evals.groupby(["length", "model", "direction"])[list(RUN_SETTINGS)].agg(
+        lambda values: ", ".join(sorted(map(str, values.unique())))
+    )
     rows = []
     for (length, model, direction), group in per_seed.groupby(["length", "model", "direction"]):
         group = group.sort_values("seed")
@@ -47,11 +51,9 @@ def table2(evals: pd.DataFrame) -> pd.DataFrame:
             "ci95_high_pct": 100 * high,
             "samples_per_seed": int(group["samples"].iloc[0]),
             "samples": int(group["samples"].sum()),
+            **settings.loc[(length, model, direction)].to_dict(),
         })
-    table = pd.DataFrame(rows)
-    for column in ("preset", "config_hash", "code_version", "weights", "unmask_order", "top_k"):
-        table[column] = ", ".join(sorted(map(str, evals[column].unique())))
-    return table
+    return pd.DataFrame(rows)
 
 
 def table2_markdown(table: pd.DataFrame) -> str:
@@ -64,10 +66,16 @@ def table2_markdown(table: pd.DataFrame) -> str:
     wide = cell.pivot_table(index="L", columns=["model", "direction"], values="value", aggfunc="first")
     wide.columns = [f"{m.upper()} {d}" for m, d in wide.columns]
     first = table.iloc[0]
+    per_model = table.drop_duplicates("model").set_index("model")
+    decoding = "; ".join(
+        f"{model.upper()}: top-k = {row.top_k}, weights {row.weights}"
+        + (f", unmasking order {row.unmask_order}" if row.unmask_order != "n/a" else "")
+        for model, row in per_model.iterrows()
+    )
     header = (
         f"Toy success rate (%), mean over seeds {first.seeds} with the Wilson 95% interval of the pooled "
         f"{first.samples_per_seed} samples per seed ({first.samples_per_seed // 26} per letter). "
-        f"top-k = {first.top_k}, MDM unmasking order: {first.unmask_order}, weights: {first.weights}.\n\n"
+        f"{decoding}.\n\n"
         f"preset: **{first.preset}** · config {first.config_hash} · code {first.code_version}\n\n"
     )
     return header + wide.reset_index().to_markdown(index=False) + "\n"

@@ -40,12 +40,13 @@ def toy_data(args) -> None:
 def toy_train(args) -> None:
     """Train one or several seeds of one (model, L) stacked; one checkpoint per seed."""
     from .data.toy import MASK_ID, read_dataset
-    from .training import save_run, toy_configs, train
+    from .training import save_run, save_snapshots, toy_configs, train
 
     specs = [json.loads(s) for s in args.spec]
     outs = [Path(p) for p in args.out]
-    if len(specs) != len(outs):
-        raise SystemExit(f"toy-train: {len(specs)} --spec but {len(outs)} --out")
+    snapshot_outs = [Path(p) for p in args.snapshots or []]
+    if len(specs) != len(outs) or snapshot_outs and len(snapshot_outs) != len(outs):
+        raise SystemExit(f"toy-train: {len(specs)} --spec, {len(outs)} --out, {len(snapshot_outs)} --snapshots")
     shapes = {json.dumps({k: v for k, v in s.items() if k != "seed"}, sort_keys=True) for s in specs}
     if len(shapes) != 1:
         raise SystemExit("toy-train: stacked runs must share everything but the seed")
@@ -60,8 +61,10 @@ def toy_train(args) -> None:
     versions = provenance()
     for member, (spec, out) in enumerate(zip(specs, outs)):
         save_run(out, state, member, spec, config_hash(spec), versions)
+    for member, (spec, out) in enumerate(zip(specs, snapshot_outs)):
+        save_snapshots(out, state, member, spec, config_hash(spec), versions)
     resume.unlink(missing_ok=True)
-    log.info("wrote %s", ", ".join(map(str, outs)))
+    log.info("wrote %s", ", ".join(map(str, outs + snapshot_outs)))
 
 
 def toy_eval(args) -> None:
@@ -91,6 +94,46 @@ def toy_eval(args) -> None:
     write_parquet(frame, Path(args.out), {"spec": spec, "train_spec": run["spec"], "provenance": provenance()})
 
 
+def toy_probe(args) -> None:
+    """One measurement of one run (revcurse.probes.MEASUREMENTS), at every snapshot or at the end."""
+    from .probes import MEASUREMENTS, measure, with_run_columns
+    from .training import load_run, load_snapshots, resolve_device
+
+    spec = json.loads(args.spec)
+    names, source = MEASUREMENTS[args.measurement]
+    outs = dict(item.split("=", 1) for item in args.out)
+    if sorted(outs) != sorted(names):
+        raise SystemExit(f"toy-probe {args.measurement}: --out must name {list(names)}, got {sorted(outs)}")
+    device = resolve_device(args.device)
+    if source == "final":
+        model, run = load_run(Path(args.checkpoint), spec["weights"], device)
+        models = [(run["step"], model)]
+    else:
+        models, run = load_snapshots(Path(args.checkpoint), spec["weights"], device)
+    tables: dict[str, list[pd.DataFrame]] = {name: [] for name in names}
+    for step, model in models:
+        for name, frame in measure(args.measurement, model, spec["length"]).items():
+            tables[name].append(frame.assign(step=step))
+    versions = provenance()
+    run_columns = {**{key: spec[key] for key in ("preset", "study", "model", "length", "seed")},
+                   "weights": run["weights_used"]}
+    stamp = {"config_hash": config_hash(spec), "train_config_hash": run["config_hash"],
+             "code_version": versions["code_version"]}
+    for name, frames in tables.items():
+        frame = with_run_columns(pd.concat(frames, ignore_index=True), name, run_columns, stamp)
+        write_parquet(frame, Path(outs[name]), {"spec": spec, "train_spec": run["spec"], "provenance": versions})
+        log.info("%s: %d rows at steps %s -> %s", name, len(frame), sorted(frame["step"].unique()), outs[name])
+
+
+def toy_figure(args) -> None:
+    from .figures import read_probes, render
+
+    frames = read_probes(args.inputs)
+    stamp = {"config_hash": args.config_hash, "code_version": provenance()["code_version"]}
+    table = render(args.figure, frames, json.loads(args.settings), Path(args.png), Path(args.pdf), Path(args.csv), stamp)
+    log.info("%s, plotted values:\n%s", args.figure, table.to_string(max_rows=80))
+
+
 def table2(args) -> None:
     from .aggregation import read_parquets, table2 as build_table2, table2_markdown
 
@@ -104,6 +147,8 @@ def table2(args) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    from .probes import MEASUREMENTS
+
     parser = argparse.ArgumentParser(prog="python -m revcurse.cli", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -117,6 +162,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--spec", action="append", required=True, help="run spec as JSON")
     p.add_argument("--data", required=True)
     p.add_argument("--out", action="append", required=True)
+    p.add_argument("--snapshots", action="append", help="where to write each run's snapshots (train.snapshot_every)")
     p.set_defaults(func=toy_train)
 
     p = sub.add_parser("toy-eval", help="forward/reverse success rate of one run")
@@ -125,6 +171,24 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--out", required=True)
     p.add_argument("--device", default="auto")
     p.set_defaults(func=toy_eval)
+
+    p = sub.add_parser("toy-probe", help="probe one toy run (revcurse.probes)")
+    p.add_argument("measurement", choices=sorted(MEASUREMENTS))
+    p.add_argument("--spec", required=True, help="probe spec as JSON")
+    p.add_argument("--checkpoint", required=True, help="snapshots.pt, or model.pt for reverse_positions")
+    p.add_argument("--out", action="append", required=True, metavar="PROBE=PATH", help="one per probe table")
+    p.add_argument("--device", default="auto")
+    p.set_defaults(func=toy_probe)
+
+    p = sub.add_parser("toy-figure", help="one toy figure from probe Parquet files (revcurse.figures)")
+    p.add_argument("figure", help="a key of revcurse.figures.FIGURES, e.g. fig3")
+    p.add_argument("--inputs", nargs="+", required=True, help="probe Parquet files, named <probe>.parquet")
+    p.add_argument("--settings", required=True, help="the config's toy.probes section as JSON")
+    p.add_argument("--png", required=True)
+    p.add_argument("--pdf", required=True)
+    p.add_argument("--csv", required=True, help="the plotted values")
+    p.add_argument("--config-hash", required=True)
+    p.set_defaults(func=toy_figure)
 
     p = sub.add_parser("table2", help="aggregate toy evaluations into Table 2")
     p.add_argument("--inputs", nargs="+", required=True)

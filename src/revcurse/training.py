@@ -167,6 +167,7 @@ class TrainState:
 
 
 def _atomic_save(payload: dict, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     torch.save(payload, tmp)
     os.replace(tmp, path)        # atomic: a kill mid-write leaves the previous file
@@ -289,32 +290,63 @@ def toy_configs(spec: dict) -> tuple[ModelConfig, TrainConfig]:
     return model_cfg, train_cfg
 
 
-def save_run(path: Path, state: TrainState, member: int, spec: dict, fingerprint: str, provenance: dict) -> None:
-    """Write member ``member`` of a finished stack as one run's checkpoint."""
+def _run_header(state: TrainState, spec: dict, fingerprint: str, provenance: dict) -> dict:
+    return {"spec": spec, "config_hash": fingerprint, "provenance": provenance,
+            "model_config": state.model.cfg.to_dict()}
+
+
+def _member_weights(raw: dict, ema: dict | None, member: int) -> dict:
     from .models import member_state
 
-    raw = member_state(state.model.state_dict(), member)
-    ema = state.ema_state_dict()
+    return {"raw": member_state(raw, member), "ema": member_state(ema, member) if ema is not None else None}
+
+
+def save_run(path: Path, state: TrainState, member: int, spec: dict, fingerprint: str, provenance: dict) -> None:
+    """Write member ``member`` of a finished stack as one run's checkpoint."""
     payload = {
-        "spec": spec,
-        "config_hash": fingerprint,
-        "provenance": provenance,
-        "model_config": state.model.cfg.to_dict(),
+        **_run_header(state, spec, fingerprint, provenance),
         "step": state.step,
-        "weights": {"raw": raw, "ema": member_state(ema, member) if ema is not None else None},
+        "weights": _member_weights(state.model.state_dict(), state.ema_state_dict(), member),
         "losses": [{k: v for k, v in row.items() if k != "member"} for row in state.losses if row["member"] == member],
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
+    _atomic_save(payload, path)
+
+
+def save_snapshots(path: Path, state: TrainState, member: int, spec: dict, fingerprint: str,
+                   provenance: dict) -> None:
+    """Write member ``member``'s snapshots (``TrainConfig.snapshot_every``) as one file."""
+    payload = {
+        **_run_header(state, spec, fingerprint, provenance),
+        "snapshots": [{"step": snap["step"], "weights": _member_weights(snap["raw"], snap["ema"], member)}
+                      for snap in state.snapshots],
+    }
+    _atomic_save(payload, path)
+
+
+def _model_with(model_config: dict, weights_by_kind: dict, weights: str,
+                device: str | torch.device) -> tuple[ToyTransformer, str]:
+    """The model with ``weights`` ('ema' or 'raw'; models without EMA give raw) in eval mode, and which it got."""
+    model = ToyTransformer(ModelConfig(**model_config))
+    chosen = weights_by_kind[weights] if weights == "ema" else None
+    model.load_state_dict(chosen if chosen is not None else weights_by_kind["raw"])
+    return model.to(device).eval(), "ema" if chosen is not None else "raw"
 
 
 def load_run(path: Path, weights: str = "ema", device: str | torch.device = "cpu") -> tuple[ToyTransformer, dict]:
     """A run's model in eval mode with its ``weights`` ('ema' or 'raw'; models without EMA give raw)."""
     payload = torch.load(path, map_location="cpu", weights_only=False)
-    model = ToyTransformer(ModelConfig(**payload["model_config"]))
-    chosen = payload["weights"][weights] if weights == "ema" else None
-    model.load_state_dict(chosen if chosen is not None else payload["weights"]["raw"])
-    payload["weights_used"] = "ema" if chosen is not None else "raw"
-    return model.to(device).eval(), payload
+    model, payload["weights_used"] = _model_with(payload["model_config"], payload["weights"], weights, device)
+    return model, payload
+
+
+def load_snapshots(path: Path, weights: str = "ema",
+                   device: str | torch.device = "cpu") -> tuple[list[tuple[int, ToyTransformer]], dict]:
+    """A run's snapshots as (step, model in eval mode) in step order, with ``weights`` as in ``load_run``."""
+    payload = torch.load(path, map_location="cpu", weights_only=False)
+    if not payload["snapshots"]:
+        raise ValueError(f"{path}: no snapshots; set toy.train.snapshot_every in config.yaml")
+    models = []
+    for snap in payload.pop("snapshots"):
+        model, payload["weights_used"] = _model_with(payload["model_config"], snap["weights"], weights, device)
+        models.append((snap["step"], model))
+    return models, payload

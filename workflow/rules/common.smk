@@ -46,6 +46,13 @@ def toy_train_spec(wildcards):
     return as_json(run_specs.toy_train_spec(config, wildcards.model, int(wildcards.L), int(wildcards.seed)))
 
 
+def toy_attention_only_train_spec(wildcards):
+    """Paper §5.2: a toy.models entry without its MLP, in its own study (toy.attention_only)."""
+    spec = run_specs.toy_train_spec(config, wildcards.model, int(wildcards.L), int(wildcards.seed))
+    spec["model_fields"]["mlp_ratio"] = 0
+    return as_json({**spec, "study": "toy_attention_only"})
+
+
 def toy_eval_spec(wildcards):
     return as_json(run_specs.toy_eval_spec(config, wildcards.model, int(wildcards.L), int(wildcards.seed)))
 
@@ -65,4 +72,10 @@ def toy_run_files(name):
 
 
 def all_targets():
-    return ["results/table2.csv", "results/table2.md"] + theory_targets() + dataset_targets()
+    return (
+        ["results/table2.csv", "results/table2.md"]
+        + theory_targets()
+        + dataset_targets()
+        + llm_targets()
+        + probe_targets()
+    )

@@ -1,4 +1,13 @@
 # Toy study (paper §5, App. D): data -> train (model, L, seed) -> evaluate -> Table 2.
+# The attention-only runs of §5.2 (toy.attention_only) are trained by the same command
+# into their own study directory; their probes and figures are in probes.smk.
+TOY_ATTENTION_ONLY_DIR = f"results/{PRESET}/toy_attention_only"
+
+if not set(TOY["attention_only"]["models"]) <= set(TOY["models"]):
+    raise ValueError(
+        f"config.yaml: toy.attention_only.models = {TOY['attention_only']['models']}; "
+        f"expected names of toy.models ({', '.join(TOY['models'])})"
+    )
 
 
 rule toy_dataset:
@@ -19,6 +28,7 @@ rule train_toy:
         data="results/data/toy/L{L}.parquet",
     output:
         model=f"{TOY_DIR}/{{model}}/L{{L}}/seed{{seed}}/model.pt",
+        snapshots=f"{TOY_DIR}/{{model}}/L{{L}}/seed{{seed}}/snapshots.pt",
     params:
         spec=toy_train_spec,
     log:
@@ -34,7 +44,19 @@ rule train_toy:
         "../../envs/toy.yaml"
     shell:
         "python -m revcurse.cli toy-train --spec {params.spec:q} --data {input.data} "
-        "--out {output.model} > {log} 2>&1"
+        "--out {output.model} --snapshots {output.snapshots} > {log} 2>&1"
+
+
+use rule train_toy as train_toy_attention_only with:
+    output:
+        model=f"{TOY_ATTENTION_ONLY_DIR}/{{model}}/L{{L}}/seed{{seed}}/model.pt",
+        snapshots=f"{TOY_ATTENTION_ONLY_DIR}/{{model}}/L{{L}}/seed{{seed}}/snapshots.pt",
+    params:
+        spec=toy_attention_only_train_spec,
+    log:
+        f"{LOG_DIR}/toy_attention_only/train/{{model}}_L{{L}}_seed{{seed}}.log",
+    benchmark:
+        f"{BENCH_DIR}/toy_attention_only/train/{{model}}_L{{L}}_seed{{seed}}.tsv"
 
 
 rule evaluate_toy:

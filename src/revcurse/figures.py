@@ -1,0 +1,385 @@
+"""Figures 3, 4, 5, 11, 12 and 13 of the toy study, built only from the probe Parquet files.
+
+Each figure is a function of the probe tables it needs (``FIGURES``) and of the
+``toy.probes`` settings; it returns the figure and the table of the values it plots,
+which ``render`` writes next to the PNG and PDF as CSV. Where a curve has a band, the
+line is the mean over seeds of the per-seed mean and the band ± one standard deviation
+over seeds. How forward/reverse attention scores become one correlation per Δ1 + Δ2 is
+``attention_correlation`` (and docs/probes.md, "Pooling").
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from .probes import SCHEMAS, validate
+from .theory import rope_trace
+
+log = logging.getLogger(__name__)
+
+CORRELATION_POOLINGS = ("per_pair", "per_bin", "pooled_seeds")
+DIRECTION_COLORS = {"forward": "tab:blue", "reverse": "tab:orange"}
+MODEL_LINESTYLES = ("-", "--", ":", "-.")     # models in the order of the config
+MODEL_KEYS = ["study", "model", "length"]
+
+
+# ---------------------------------------------------------------- summaries
+def seed_summary(frame: pd.DataFrame, keys: list[str], value: str) -> pd.DataFrame:
+    """Per ``keys``: mean and sd over seeds of the per-seed mean of ``value``, and the number of seeds."""
+    per_seed = frame.groupby(keys + ["seed"], as_index=False)[value].mean()
+    summary = per_seed.groupby(keys)[value].agg(mean="mean", sd="std", seeds="count").reset_index()
+    return summary
+
+
+def final_step(frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows of each run's last step."""
+    last = frame.groupby(MODEL_KEYS + ["seed"])["step"].transform("max")
+    return frame[frame["step"] == last]
+
+
+def _pearson(n, sx, sy, sxx, syy, sxy):
+    """Pearson correlation from sums over n pairs (arrays broadcast)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (n * sxy - sx * sy) / np.sqrt((n * sxx - sx**2) * (n * syy - sy**2))
+
+
+def _pair_statistics(forward: pd.DataFrame, reverse: pd.DataFrame) -> pd.DataFrame:
+    """Per Δ1 + Δ2: the number of (forward, reverse) placement pairs, the sum of their
+    correlations over letters, and the sums over pairs × letters that give one pooled correlation."""
+    def scores(direction: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        wide = direction.pivot(index=["mask_pos", "upper_pos"], columns="letter", values="score")
+        delta = np.abs(wide.index.get_level_values("upper_pos") - wide.index.get_level_values("mask_pos"))
+        return wide.to_numpy(dtype=np.float64), np.asarray(delta)
+
+    (fwd, delta1), (rev, delta2) = scores(forward), scores(reverse)
+    letters = fwd.shape[1]
+    bins = (delta1[:, None] + delta2[None, :]).ravel()
+    sx, sxx = fwd.sum(1)[:, None], (fwd**2).sum(1)[:, None]
+    sy, syy = rev.sum(1)[None, :], (rev**2).sum(1)[None, :]
+    sxy = fwd @ rev.T
+    pair_corr = _pearson(letters, sx, sy, sxx, syy, sxy)
+    shape = sxy.shape
+
+    def per_bin(values) -> np.ndarray:
+        return np.bincount(bins, weights=np.broadcast_to(values, shape).ravel())
+
+    pairs = np.bincount(bins)
+    table = pd.DataFrame({
+        "distance_sum": np.arange(len(pairs)), "pairs": pairs, "pair_corr_sum": per_bin(pair_corr),
+        "n": letters * pairs, "sx": per_bin(sx), "sy": per_bin(sy), "sxx": per_bin(sxx),
+        "syy": per_bin(syy), "sxy": per_bin(sxy),
+    })
+    return table[table["pairs"] > 0]
+
+
+def attention_correlation(attention: pd.DataFrame, pooling: str) -> pd.DataFrame:
+    """Correlation of the forward and reverse [M]→B scores as a function of Δ1 + Δ2, at each run's last step.
+
+    Every forward placement (Δ1) is paired with every reverse placement (Δ2). ``pooling``:
+
+    * ``per_pair``: Pearson over the 26 letters for each pair (the conditional correlation of
+      Theorem 4.1: the [M] query is fixed, the keys vary with the letter), averaged over the
+      pairs of a bin, then over seeds;
+    * ``per_bin``: one Pearson per seed and bin over all (letter, pair) of the bin, averaged over seeds;
+    * ``pooled_seeds``: one Pearson per bin over all (seed, letter, pair).
+
+    One row per (study, model, length, layer, head, Δ1 + Δ2) with ``correlation``, its sd over
+    seeds (NaN for ``pooled_seeds``), the number of seeds and pairs per seed, and ``trace`` =
+    (1/D)·Tr R(Δ1 + Δ2), Theorem 4.1's bound with Δ1 = Δ2 = (Δ1 + Δ2)/2 (NaN without RoPE).
+    """
+    if pooling not in CORRELATION_POOLINGS:
+        raise ValueError(f"correlation pooling {pooling!r}; expected one of {CORRELATION_POOLINGS}")
+    keys = MODEL_KEYS + ["layer", "head"]
+    per_seed = []
+    for group_keys, group in final_step(attention).groupby(keys + ["seed"]):
+        stats = _pair_statistics(group[group["direction"] == "forward"], group[group["direction"] == "reverse"])
+        per_seed.append(stats.assign(**dict(zip(keys + ["seed"], group_keys))))
+    stats = pd.concat(per_seed, ignore_index=True)
+    sums = ["n", "sx", "sy", "sxx", "syy", "sxy"]
+    if pooling == "pooled_seeds":
+        pooled = stats.groupby(keys + ["distance_sum"], as_index=False)[sums + ["pairs"]].sum()
+        table = pooled.assign(correlation=_pearson(*(pooled[c] for c in sums)), correlation_sd=np.nan,
+                              seeds=stats["seed"].nunique(), pairs=pooled["pairs"] / stats["seed"].nunique())
+    else:
+        stats["correlation"] = (stats["pair_corr_sum"] / stats["pairs"] if pooling == "per_pair"
+                                else _pearson(*(stats[c] for c in sums)))
+        table = stats.groupby(keys + ["distance_sum"], as_index=False).agg(
+            correlation=("correlation", "mean"), correlation_sd=("correlation", "std"),
+            seeds=("seed", "nunique"), pairs=("pairs", "mean"))
+    geometry = attention.groupby(keys)[["pos_encoding", "head_dim", "rope_base", "step"]].max().reset_index()
+    table = table.merge(geometry, on=keys)
+    table["trace"] = [
+        float(rope_trace(s / 2, d, b)) if enc == "rope" else np.nan
+        for s, d, b, enc in zip(table["distance_sum"], table["head_dim"], table["rope_base"], table["pos_encoding"])
+    ]
+    columns = ["step", "distance_sum", "correlation", "correlation_sd", "seeds", "pairs", "head_dim", "trace"]
+    return table[keys + columns].assign(pooling=pooling)
+
+
+def positive_share(correlation: pd.DataFrame) -> pd.DataFrame:
+    """Per model, length, layer and head: the share of Δ1 + Δ2 bins with a positive correlation."""
+    keys = MODEL_KEYS + ["layer", "head"]
+    return (correlation.assign(positive=correlation["correlation"] > 0)
+            .groupby(keys)["positive"].agg(positive_share="mean", bins="count").reset_index())
+
+
+# ---------------------------------------------------------------- drawing helpers
+def _line(ax, summary: pd.DataFrame, x: str, label: str, **style) -> None:
+    summary = summary.sort_values(x)
+    ax.plot(summary[x], summary["mean"], label=label, **style)
+    band = summary["sd"].fillna(0)
+    ax.fill_between(summary[x], summary["mean"] - band, summary["mean"] + band, alpha=0.2,
+                    color=style.get("color"), linewidth=0)
+
+
+def _correlation_panel(ax, correlation: pd.DataFrame, shares: pd.DataFrame) -> None:
+    """Measured correlation vs Δ1 + Δ2 (± sd over seeds) with Theorem 4.1's (1/D)·Tr R(Δ1 + Δ2)."""
+    for (layer, head), curve in correlation.groupby(["layer", "head"]):
+        curve = curve.sort_values("distance_sum")
+        several = correlation[["layer", "head"]].drop_duplicates().shape[0] > 1
+        ax.errorbar(curve["distance_sum"], curve["correlation"], yerr=curve["correlation_sd"].fillna(0),
+                    fmt="o-", markersize=3, linewidth=1, capsize=2, color=None if several else "tab:blue",
+                    label=f"measured, layer {layer} head {head}" if several else "measured")
+    theory = correlation.drop_duplicates("distance_sum").sort_values("distance_sum")
+    if theory["trace"].notna().any():
+        ax.plot(theory["distance_sum"], theory["trace"], "--", color="0.3", linewidth=1.3,
+                label=f"(1/D)·Tr R(Δ1+Δ2), D = {theory['head_dim'].iloc[0]}")
+    ax.axhline(0, color="0.6", linewidth=0.8)
+    share = shares["positive_share"].mean()
+    ax.set(xlabel="Δ1 + Δ2", ylabel="corr(forward, reverse score)", ylim=(-1.05, 1.05),
+           title=f"L = {correlation['length'].iloc[0]} · {100 * share:.0f}% of bins > 0")
+
+
+def _direction_curves(ax, summary: pd.DataFrame, x: str, models: list[str]) -> None:
+    """Forward/reverse curves of a ``seed_summary``: colour by direction, line style by model."""
+    for model, linestyle in zip(models, MODEL_LINESTYLES):
+        for direction, curve in summary[summary["model"] == model].groupby("direction"):
+            label = f"{model.upper()} {direction}" if len(models) > 1 else direction
+            _line(ax, curve, x, label, color=DIRECTION_COLORS[direction], linestyle=linestyle)
+
+
+def _models(frame: pd.DataFrame) -> list[str]:
+    """Model names in the order the rule passed their files (the config's order)."""
+    return list(pd.unique(frame["model"]))
+
+
+def _footer(fig, frames: list[pd.DataFrame], extra: str = "") -> None:
+    """Which preset, seeds, weights and code produced the figure, on the figure itself."""
+    frame = pd.concat([f[["preset", "seed", "weights", "code_version"]] for f in frames])
+
+    def values(column: str) -> str:
+        return ", ".join(map(str, sorted(frame[column].unique())))
+
+    note = (f"preset {values('preset')} · seeds {values('seed')} · weights {values('weights')} · "
+            f"code {values('code_version')}{' · ' + extra if extra else ''}")
+    fig.text(0.01, 0.003, note, fontsize=7, color="0.35", ha="left", va="bottom")
+
+
+# ---------------------------------------------------------------- figures
+Frames = dict[str, pd.DataFrame]
+
+
+def figure3(frames: Frames, settings: dict):
+    """Correlation of forward and reverse attention scores vs Δ1 + Δ2, one panel per L."""
+    import matplotlib.pyplot as plt
+
+    correlation = attention_correlation(frames["attention"], settings["correlation_pooling"])
+    shares = positive_share(correlation)
+    lengths = sorted(correlation["length"].unique())
+    fig, axes = plt.subplots(1, len(lengths), figsize=(4.2 * len(lengths), 3.6), squeeze=False)
+    for ax, length in zip(axes[0], lengths):
+        _correlation_panel(ax, correlation[correlation["length"] == length], shares[shares["length"] == length])
+    axes[0, 0].legend(fontsize=8, loc="lower left")
+    _footer(fig, [frames["attention"]], f"pooling {settings['correlation_pooling']}")
+    fig.tight_layout(rect=(0, 0.03, 1, 1))
+    return fig, correlation.merge(shares, on=MODEL_KEYS + ["layer", "head"])
+
+
+def _probability_panel(ax, probability: pd.DataFrame) -> pd.DataFrame:
+    summary = seed_summary(probability, MODEL_KEYS + ["direction", "step"], "probability")
+    _direction_curves(ax, summary, "step", _models(probability))
+    ax.set(xlabel="training step", ylabel="p(ground truth)", ylim=(-0.02, 1.02))
+    ax.legend(fontsize=8)
+    return summary.assign(panel="probability")
+
+
+def figure4(frames: Frames, settings: dict):
+    """Attention-only, L = 2 (§5.2): gradient cosine and ground-truth probability over training."""
+    import matplotlib.pyplot as plt
+
+    alignment, probability = frames["gradient_alignment"], frames["query_probability"]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8))
+    cosine = seed_summary(alignment, MODEL_KEYS + ["step"], "cosine")
+    for model, linestyle in zip(_models(alignment), MODEL_LINESTYLES):
+        mean = alignment.loc[alignment["model"] == model, "cosine"].mean()
+        _line(left, cosine[cosine["model"] == model], "step", f"{model.upper()} (mean {mean:.4f})",
+              color="tab:green", linestyle=linestyle)
+    left.set(xlabel="training step", ylabel="cos(g_fwd, g_rev)", ylim=(-1.05, 1.05),
+             title=f"gradient alignment, L = {', '.join(map(str, sorted(cosine['length'].unique())))}")
+    left.axhline(0, color="0.6", linewidth=0.8)
+    left.legend(fontsize=8)
+    summary = _probability_panel(right, probability)
+    right.set_title("ground-truth probability")
+    _footer(fig, [alignment, probability])
+    fig.tight_layout(rect=(0, 0.03, 1, 1))
+    return fig, pd.concat([cosine.assign(panel="cosine"), summary], ignore_index=True)
+
+
+def _cosine_box(ax, alignment: pd.DataFrame, x: str) -> pd.DataFrame:
+    """Distribution of the gradient cosine over steps, letters and seeds, its mean under each box.
+
+    The y range follows the data (a cosine near 1 would be a line on [−1, 1])."""
+    import seaborn as sns
+
+    order = _models(alignment) if x == "model" else sorted(alignment[x].unique())
+    sns.boxplot(data=alignment, x=x, y="cosine", order=order, ax=ax, color="tab:green", fliersize=1.5, width=0.5)
+    means = alignment.groupby(x)["cosine"].mean()
+    ax.set_xticks(range(len(order)), [f"{str(key).upper()}\nmean {means[key]:.3f}" for key in order])
+    ax.set_ylabel("cos(g_fwd, g_rev)")
+    return (alignment.groupby(MODEL_KEYS)["cosine"]
+            .describe(percentiles=[0.25, 0.5, 0.75]).reset_index()
+            .rename(columns={"25%": "q25", "50%": "median", "75%": "q75", "count": "values"})
+            .assign(panel="cosine"))
+
+
+def figure5(frames: Frames, settings: dict):
+    """The MDM over L: gradient cosine (box over steps, letters, seeds) and probabilities over training."""
+    import matplotlib.pyplot as plt
+
+    alignment, probability = frames["gradient_alignment"], frames["query_probability"]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.9), gridspec_kw={"width_ratios": [1, 1.6]})
+    cosine = _cosine_box(left, alignment, "length")
+    left.set(xlabel="sequence length L", title="gradient alignment")
+    summary = seed_summary(probability, MODEL_KEYS + ["direction", "step"], "probability")
+    palette = dict(zip(sorted(summary["length"].unique()), ["tab:blue", "tab:red", "tab:green", "tab:purple",
+                                                             "tab:brown", "tab:olive"]))
+    for (length, direction), curve in summary.groupby(["length", "direction"]):
+        _line(right, curve, "step", f"L = {length}, {direction}", color=palette.get(length),
+              linestyle="-" if direction == "forward" else "--")
+    right.set(xlabel="training step", ylabel="p(ground truth)", ylim=(-0.02, 1.02),
+              title="ground-truth probability (solid: forward, dashed: reverse)")
+    right.legend(fontsize=7, ncol=2)
+    _footer(fig, [alignment, probability])
+    fig.tight_layout(rect=(0, 0.03, 1, 1))
+    return fig, pd.concat([cosine, summary.assign(panel="probability")], ignore_index=True)
+
+
+def figure11(frames: Frames, settings: dict):
+    """Reverse prompt: probability of the correct lowercase and of the best wrong token per position."""
+    import matplotlib.pyplot as plt
+
+    positions = frames["reverse_positions"]
+    models, lengths = _models(positions), sorted(positions["length"].unique())
+    fig, axes = plt.subplots(len(models), len(lengths), figsize=(4.2 * len(lengths), 3.0 * len(models)),
+                             squeeze=False)
+    tables = []
+    for row, model in enumerate(models):
+        for col, length in enumerate(lengths):
+            ax = axes[row, col]
+            run = positions[(positions["model"] == model) & (positions["length"] == length)]
+            for value, label, color in (("prob_correct", "correct lowercase", "tab:red"),
+                                        ("prob_best_wrong", "best wrong token (no pad)", "black")):
+                summary = seed_summary(run, MODEL_KEYS + ["position"], value)
+                _line(ax, summary, "position", label, color=color, marker="o", markersize=3)
+                tables.append(summary.assign(series=value))
+            # log scale: an untrained or ARM model puts ~1e-3 on both, which is a flat line at 0 on [0, 1]
+            ax.set(xlabel="position i", ylabel="p(x_i | reverse prompt)", yscale="log", ylim=(1e-5, 1.5),
+                   title=f"{model.upper()}, L = {length}")
+    axes[0, 0].legend(fontsize=8)
+    _footer(fig, [positions])
+    fig.tight_layout(rect=(0, 0.03, 1, 1))
+    return fig, pd.concat(tables, ignore_index=True)
+
+
+def figure12(frames: Frames, settings: dict):
+    """Per L: gradient cosine per model (box) and forward/reverse probabilities of every model over training."""
+    import matplotlib.pyplot as plt
+
+    alignment, probability = frames["gradient_alignment"], frames["query_probability"]
+    lengths = sorted(alignment["length"].unique())
+    fig, axes = plt.subplots(len(lengths), 2, figsize=(10, 3.2 * len(lengths)), squeeze=False,
+                             gridspec_kw={"width_ratios": [1, 2]})
+    tables = []
+    for (left, right), length in zip(axes, lengths):
+        tables.append(_cosine_box(left, alignment[alignment["length"] == length], "model"))
+        left.set(xlabel="model", title=f"L = {length}")
+        tables.append(_probability_panel(right, probability[probability["length"] == length]))
+        right.set_title(f"L = {length}: ground-truth probability")
+    _footer(fig, [alignment, probability])
+    fig.tight_layout(rect=(0, 0.02, 1, 1))
+    return fig, pd.concat(tables, ignore_index=True)
+
+
+def figure13(frames: Frames, settings: dict):
+    """Per L: correlation vs Δ1 + Δ2 (left) and softmax weight from [M] to B over training (right)."""
+    import matplotlib.pyplot as plt
+
+    attention = frames["attention"]
+    correlation = attention_correlation(attention, settings["correlation_pooling"])
+    shares = positive_share(correlation)
+    # averaged over letters, placements, layers and heads (the paper's model has one of each)
+    weights = seed_summary(attention, MODEL_KEYS + ["direction", "step"], "weight")
+    lengths = sorted(attention["length"].unique())
+    fig, axes = plt.subplots(len(lengths), 2, figsize=(10, 3.2 * len(lengths)), squeeze=False)
+    for (left, right), length in zip(axes, lengths):
+        _correlation_panel(left, correlation[correlation["length"] == length], shares[shares["length"] == length])
+        _direction_curves(right, weights[weights["length"] == length], "step", _models(attention))
+        right.set(xlabel="training step", ylabel="softmax weight [M] → B", title=f"L = {length}")
+        right.legend(fontsize=8)
+    axes[0, 0].legend(fontsize=8, loc="lower left")
+    _footer(fig, [attention], f"pooling {settings['correlation_pooling']}")
+    fig.tight_layout(rect=(0, 0.02, 1, 1))
+    return fig, pd.concat([correlation.merge(shares, on=MODEL_KEYS + ["layer", "head"]).assign(panel="correlation"),
+                           weights.assign(panel="weight")], ignore_index=True)
+
+
+# name: (function, probe tables it reads)
+FIGURES: dict[str, tuple[Callable, tuple[str, ...]]] = {
+    "fig3": (figure3, ("attention",)),
+    "fig4": (figure4, ("gradient_alignment", "query_probability")),
+    "fig5": (figure5, ("gradient_alignment", "query_probability")),
+    "fig11": (figure11, ("reverse_positions",)),
+    "fig12": (figure12, ("gradient_alignment", "query_probability")),
+    "fig13": (figure13, ("attention",)),
+}
+
+
+def read_probes(paths: list[str | Path]) -> Frames:
+    """Probe tables by name (a file ``<probe>.parquet`` holds probe ``<probe>``), each the
+    validated concatenation of its files in the order given."""
+    by_probe: dict[str, list[Path]] = {}
+    for path in map(Path, paths):
+        if path.stem not in SCHEMAS:
+            raise ValueError(f"{path}: not a probe table; expected <probe>.parquet with a probe of {sorted(SCHEMAS)}")
+        by_probe.setdefault(path.stem, []).append(path)
+    return {probe: validate(pd.concat([pd.read_parquet(p) for p in files], ignore_index=True), probe)
+            for probe, files in by_probe.items()}
+
+
+def render(name: str, frames: Frames, settings: dict, png: Path, pdf: Path, csv: Path, stamp: dict) -> pd.DataFrame:
+    """Draw figure ``name``, save it as PNG and PDF and its plotted values as CSV with ``stamp`` columns."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    if name not in FIGURES:
+        raise ValueError(f"unknown figure {name!r}; expected one of {sorted(FIGURES)}")
+    function, needed = FIGURES[name]
+    missing = [probe for probe in needed if probe not in frames]
+    if missing:
+        raise ValueError(f"{name} needs the probe tables {missing}")
+    sns.set_theme(style="whitegrid", context="paper", font_scale=1.1)
+    fig, table = function(frames, settings)
+    for path in (png, pdf, csv):
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(png, dpi=170)
+    fig.savefig(pdf)
+    plt.close(fig)
+    table = table.assign(**stamp)
+    table.to_csv(csv, index=False)
+    return table

@@ -1,0 +1,184 @@
+"""Command line the large-scale rules call: ``python -m revcurse.llm <command> ...``.
+
+Each run command takes its run spec as one JSON argument (built by ``plan.py``), so Snakemake
+reruns a job exactly when the settings it depends on change.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from importlib import metadata
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from revcurse.cli import write_parquet
+from revcurse.config import config_hash, provenance
+
+log = logging.getLogger("revcurse.llm")
+
+LLM_PACKAGES = ("transformers", "peft", "accelerate", "tokenizers")
+
+
+def llm_provenance() -> dict[str, str]:
+    versions = provenance()
+    for package in LLM_PACKAGES:
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = "absent"
+    return versions
+
+
+def direction_splits(manifest: str, direction: str, max_facts: int | None) -> dict[str, tuple]:
+    """The train, forward and reverse rows of one direction of a relational dataset (after
+    checking the files against the manifest); with ``max_facts``, only the rows of the first
+    ``max_facts`` facts of the training file (``llm.max_facts``, quick preset)."""
+    from revcurse.data.relational import load_dataset
+
+    dataset, _ = load_dataset(Path(manifest))
+    records = next(d for d in dataset.directions if d.name == direction)
+    splits = {"train": records.train, "forward": records.eval_forward, "reverse": records.eval_reverse}
+    if max_facts is None:
+        return splits
+    kept = set(list(dict.fromkeys(r.fact_id for r in records.train))[:max_facts])
+    return {name: tuple(r for r in rows if r.fact_id in kept) for name, rows in splits.items()}
+
+
+def run_backbone(spec: dict, device: torch.device):
+    from .backbone import load_adapted_backbone
+    from .registry import ModelSpec
+
+    model = ModelSpec.from_config(spec["model"], spec["model_config"])
+    tokenizer = Path(spec["tokenizer"]) if spec["tokenizer"] else None
+    return load_adapted_backbone(model, spec["lora"], device, spec["seed"], tokenizer)
+
+
+def tokenizer_command(args) -> None:
+    from .tokenizer import dataset_texts, train_tokenizer
+
+    texts = dataset_texts([Path(m) for m in args.manifests])
+    tokenizer = train_tokenizer(texts, args.vocab_size)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    tokenizer.save(args.out)
+    log.info("stand-in tokenizer: %d tokens from %d texts -> %s", tokenizer.get_vocab_size(), len(texts), args.out)
+
+
+def finetune_command(args) -> None:
+    from accelerate import Accelerator
+
+    from .batches import encode_example
+    from .finetune import FinetuneSettings, finetune
+
+    spec = json.loads(args.spec)
+    train = spec["train"]
+    accelerator = Accelerator(cpu=train["device"] == "cpu")
+    backbone = run_backbone(spec, accelerator.device)
+    rows = direction_splits(args.manifest, spec["direction"], spec["max_facts"])["train"]
+    examples = [encode_example(backbone.tokenizer, r.prompt, r.completion, backbone.eos_token_id,
+                               spec["answer_length"]) for r in rows]
+    settings = FinetuneSettings(
+        epochs=train["epochs"], batch_size=train["batch_size"], learning_rate=spec["learning_rate"],
+        weight_decay=train["weight_decay"], checkpoint_every=train["checkpoint_every"],
+        min_mask_rate=train["min_mask_rate"], arm_prompt_in_loss=train["arm_prompt_in_loss"], seed=spec["seed"],
+    )
+    out = Path(args.out)
+    log.info("%s on %s/%s seed %d: %s", spec["model"], spec["dataset"], spec["direction"], spec["seed"], settings)
+    summary = finetune(backbone, examples, settings, out.parent, config_hash(spec), accelerator)
+    if accelerator.is_main_process:
+        record = {"spec": spec, "config_hash": config_hash(spec), **summary, "provenance": llm_provenance()}
+        out.write_text(json.dumps(record, indent=2) + "\n")
+
+
+def evaluate_command(args) -> None:
+    from safetensors.torch import load_file
+
+    from .evaluate import DecodingSettings, is_exact_match, predict
+    from .lora import load_trainable_state
+
+    spec = json.loads(args.spec)
+    training = json.loads(Path(args.checkpoints).read_text())
+    device = torch.device("cuda" if spec["device"] != "cpu" and torch.cuda.is_available() else "cpu")
+    backbone = run_backbone(spec, device)
+    splits = direction_splits(args.manifest, spec["direction"], spec["max_facts"])
+    settings = DecodingSettings.from_config(spec["eval"])
+    queries = {"forward": splits["forward"], "reverse": splits["reverse"]}
+    frames = []
+    for epoch, relative in sorted(training["checkpoints"].items(), key=lambda item: int(item[0])):
+        load_trainable_state(backbone.model, load_file(str(Path(args.checkpoints).parent / relative)))
+        for query_direction, rows in queries.items():
+            predictions = predict(backbone, [r.prompt for r in rows], settings)
+            correct = [is_exact_match(p, r.accepted_answers) for p, r in zip(predictions, rows)]
+            log.info("epoch %s %s: %.1f%% of %d", epoch, query_direction, 100 * sum(correct) / len(rows), len(rows))
+            frames.append(pd.DataFrame({
+                "epoch": int(epoch), "direction": query_direction,
+                "fact_id": [r.fact_id for r in rows], "prompt": [r.prompt for r in rows],
+                "prediction": predictions, "target": [r.completion for r in rows],
+                "accepted_answers": [list(r.accepted_answers) for r in rows], "correct": correct,
+            }))
+    model = backbone.spec
+    frame = pd.concat(frames, ignore_index=True).assign(
+        preset=spec["preset"], model=model.name, label=model.label, kind=model.kind, task=spec["task"],
+        dataset=spec["dataset"], trained_direction=spec["direction"], seed=spec["seed"],
+        train_config_hash=training["config_hash"], config_hash=config_hash(spec),
+        code_version=training["provenance"]["code_version"],
+    )
+    write_parquet(frame, Path(args.out), {"spec": spec, "train_spec": training["spec"], "provenance": llm_provenance()})
+
+
+def tables_command(args) -> None:
+    from revcurse.aggregation import read_parquets
+
+    from .tables import SEED_TABLES, seed_level, seed_table_markdown, table1, table1_markdown
+
+    seeds = seed_level(read_parquets(args.inputs)).assign(config_hash=args.config_hash)
+    out = Path(args.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    summary = table1(seeds).assign(config_hash=args.config_hash)
+    summary.to_csv(out / "table1.csv", index=False, float_format="%.2f")
+    (out / "table1.md").write_text(table1_markdown(summary, args.config_hash))
+    for name, dataset in SEED_TABLES.items():
+        seeds[seeds.dataset == dataset].to_csv(out / f"{name}.csv", index=False, float_format="%.2f")
+        (out / f"{name}.md").write_text(seed_table_markdown(seeds, name, args.config_hash))
+    log.info("%s", (out / "table1.md").read_text())
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m revcurse.llm", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("tokenizer", help="train the stand-ins' BPE tokenizer on the datasets' text")
+    p.add_argument("--manifests", nargs="+", required=True)
+    p.add_argument("--vocab-size", type=int, required=True)
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=tokenizer_command)
+
+    p = sub.add_parser("finetune", help="fine-tune one (model, dataset direction, seed) run")
+    p.add_argument("--spec", required=True, help="run spec as JSON")
+    p.add_argument("--manifest", required=True, help="the dataset's manifest.json")
+    p.add_argument("--out", required=True, help="checkpoints.json; checkpoints go next to it")
+    p.set_defaults(func=finetune_command)
+
+    p = sub.add_parser("evaluate", help="forward/reverse exact match of every checkpoint of a run")
+    p.add_argument("--spec", required=True)
+    p.add_argument("--manifest", required=True)
+    p.add_argument("--checkpoints", required=True, help="the run's checkpoints.json")
+    p.add_argument("--out", required=True, help="predictions .parquet")
+    p.set_defaults(func=evaluate_command)
+
+    p = sub.add_parser("tables", help="Table 1 and Tables 4-6 from prediction files")
+    p.add_argument("--inputs", nargs="+", required=True)
+    p.add_argument("--out-dir", required=True)
+    p.add_argument("--config-hash", required=True)
+    p.set_defaults(func=tables_command)
+
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s")
+    args.func(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,138 @@
+"""The large-scale grid as the workflow sees it: runs, paths, run specs, resources, envs.
+
+Kept free of Snakemake (workflow/rules/llm.smk calls it) so the tests can check the same plan.
+A run is one (model, dataset, direction, seed); ``llm.grid.tasks`` names the rows of Table 1
+(P2C, C2P, P2D, D2P, T-REx), mapped to dataset and direction by ``TASKS``.
+"""
+from __future__ import annotations
+
+import sys
+
+from revcurse.data.relational import TASKS
+
+from .registry import MissingWeightsError, ModelSpec, resolve_weights
+
+TASK_OF = {dataset_direction: task for task, dataset_direction in TASKS.items()}
+
+# Host memory and wall time per job at the first attempt (retries multiply them): an 8B model
+# is loaded in bf16 (16 GB) on the host before it moves to the GPU; 150 epochs of a few hundred
+# examples take 20-60 min on one H100 (benchmarks/llm_speed.py).
+RESOURCES = {
+    "standin": {"mem_mb": 4000, "train_minutes": 30, "eval_minutes": 30},
+    "real": {"mem_mb": 64000, "train_minutes": 240, "eval_minutes": 120},
+}
+
+# Envs relative to workflow/rules/: LLaDA's and Dream's remote code needs the older transformers.
+ENVS = {True: "../../envs/llm-remote-code.yaml", False: "../../envs/llm.yaml"}
+
+_warned: set[str] = set()
+
+
+def llm_dir(config: dict) -> str:
+    return f"results/{config['preset']}/llm"
+
+
+def tokenizer_path(config: dict) -> str:
+    return f"{llm_dir(config)}/tokenizer/tokenizer.json"
+
+
+def model_spec(config: dict, model: str) -> ModelSpec:
+    return ModelSpec.from_config(model, config["llm"]["models"][model])
+
+
+def grid_runs(config: dict) -> list[dict]:
+    """Every (model, dataset, direction, seed) of ``llm.grid``."""
+    grid = config["llm"]["grid"]
+    return [
+        {"model": model, "dataset": TASKS[task][0], "direction": TASKS[task][1], "seed": seed}
+        for model in grid["models"]
+        for task in grid["tasks"]
+        for seed in grid["seeds"]
+    ]
+
+
+def run_dir(config: dict, model: str, dataset: str, direction: str, seed: int) -> str:
+    return f"{llm_dir(config)}/{model}/{dataset}/{direction}/seed{seed}"
+
+
+def run_files(config: dict, name: str) -> list[str]:
+    return [f"{run_dir(config, **run)}/{name}" for run in grid_runs(config)]
+
+
+def finetune_spec(config: dict, model: str, dataset: str, direction: str, seed: int) -> dict:
+    """Everything a fine-tuning run depends on (and nothing it does not, e.g. decoding)."""
+    llm, spec = config["llm"], model_spec(config, model)
+    return {
+        "preset": config["preset"],
+        **_run_keys(config, model, dataset, direction, seed),
+        "learning_rate": spec.learning_rate(dataset),
+        "train": llm["train"],
+        # An MDM's answer is padded to the generation length it will fill at evaluation.
+        "answer_length": llm["eval"]["max_new_tokens"] if spec.kind == "mdm" else None,
+    }
+
+
+def evaluate_spec(config: dict, model: str, dataset: str, direction: str, seed: int) -> dict:
+    return {
+        "preset": config["preset"],
+        **_run_keys(config, model, dataset, direction, seed),
+        "eval": config["llm"]["eval"],
+        "device": config["llm"]["train"]["device"],
+    }
+
+
+def _run_keys(config: dict, model: str, dataset: str, direction: str, seed: int) -> dict:
+    spec = model_spec(config, model)
+    return {
+        "model": model,
+        "model_config": config["llm"]["models"][model],
+        "task": TASK_OF[(dataset, direction)],
+        "dataset": dataset,
+        "direction": direction,
+        "seed": seed,
+        "tokenizer": tokenizer_path(config) if spec.is_standin else None,
+        "lora": config["llm"]["lora"],
+        "max_facts": config["llm"]["max_facts"],
+    }
+
+
+def model_inputs(config: dict, model: str, dry_run: bool) -> dict[str, str]:
+    """Files a run's jobs need for its model: a stand-in's tokenizer. For a real model, nothing
+    the workflow makes, but its weights must be here: a missing checkpoint stops the workflow
+    while the DAG is built, before any job (a dry run only warns, once per model, so the paper
+    grid can be listed on a machine without the checkpoints)."""
+    spec = model_spec(config, model)
+    if spec.is_standin:
+        return {"tokenizer": tokenizer_path(config)}
+    try:
+        resolve_weights(spec)
+    except MissingWeightsError as error:
+        if not dry_run:
+            raise
+        if model not in _warned:
+            _warned.add(model)
+            print(f"WARNING (dry run; a real run stops here): {error}", file=sys.stderr)
+    return {}
+
+
+def resources(config: dict, model: str) -> dict:
+    return RESOURCES["standin" if model_spec(config, model).is_standin else "real"]
+
+
+def gpus(config: dict, job: str) -> int:
+    """GPUs a ``train`` or ``eval`` job asks for: none when the config pins the CPU; training
+    takes one per process, evaluation one."""
+    train = config["llm"]["train"]
+    if train["device"] == "cpu":
+        return 0
+    return train["processes"] if job == "train" else 1
+
+
+def launcher(config: dict) -> str:
+    """``python``, or ``accelerate launch`` with one process per GPU."""
+    processes = config["llm"]["train"]["processes"]
+    return "python" if processes == 1 else f"accelerate launch --num_processes {processes}"
+
+
+def conda_env(config: dict, model: str) -> str:
+    return ENVS[model_spec(config, model).remote_code]

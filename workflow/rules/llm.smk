@@ -1,0 +1,133 @@
+# Large-scale study (paper §3, App. C; SPEC §6; docs/llm.md): stand-in tokenizer -> LoRA
+# fine-tuning per (model, dataset direction, seed) -> evaluation of every checkpoint -> Table 1,
+# Tables 4-6. The grid, specs and resources come from revcurse.llm.plan.
+import revcurse.llm.plan as llm_plan
+from revcurse.data.relational import DATASETS as LLM_DATASETS
+
+LLM = config["llm"]
+LLM_RUN = llm_plan.llm_dir(config) + "/{model}/{dataset}/{direction}/seed{seed}"
+LLM_RUN_NAME = "{model}_{dataset}_{direction}_seed{seed}"
+SEED_TABLES = ["table4", "table5", "table6"]
+
+for _model in LLM["grid"]["models"]:
+    if _model not in LLM["models"]:
+        raise ValueError(f"config.yaml: llm.grid.models names {_model!r}; expected keys of llm.models {sorted(LLM['models'])}")
+
+
+wildcard_constraints:
+    dataset="|".join(LLM_DATASETS),
+    direction="|".join(d for kind in LLM_DATASETS.values() for d in kind.directions),
+
+
+# Lambdas rather than defs: `snakemake --lint` asks rule files not to define functions.
+llm_targets = lambda: [f"results/{t}.{ext}" for t in ["table1", *SEED_TABLES] for ext in ("csv", "md")]
+llm_run = lambda wildcards: dict(
+    model=wildcards.model, dataset=wildcards.dataset, direction=wildcards.direction, seed=int(wildcards.seed)
+)
+# Inputs of a run's jobs; for a real model this also checks its weights (plan.model_inputs).
+llm_run_inputs = lambda wildcards: {
+    "audit": RELATIONAL_AUDIT,
+    "manifest": RELATIONAL_OUTPUTS[wildcards.dataset]["manifest"],
+    **llm_plan.model_inputs(config, wildcards.model, workflow.dryrun),
+}
+
+rule llm_tokenizer:
+    input:
+        manifests=RELATIONAL_MANIFESTS,
+        audit=RELATIONAL_AUDIT,
+    output:
+        llm_plan.tokenizer_path(config),
+    params:
+        vocab_size=LLM["tokenizer"]["vocab_size"],
+    log:
+        f"{LOG_DIR}/llm/tokenizer.log",
+    conda:
+        "../../envs/llm.yaml"
+    shell:
+        "python -m revcurse.llm tokenizer --manifests {input.manifests} --vocab-size {params.vocab_size} "
+        "--out {output} > {log} 2>&1"
+
+
+rule llm_finetune:
+    input:
+        unpack(llm_run_inputs),
+    output:
+        f"{LLM_RUN}/checkpoints.json",
+    params:
+        spec=lambda wildcards: as_json(llm_plan.finetune_spec(config, **llm_run(wildcards))),
+        launcher=llm_plan.launcher(config),
+    log:
+        f"{LOG_DIR}/llm/finetune/{LLM_RUN_NAME}.log",
+    benchmark:
+        f"{BENCH_DIR}/llm/finetune/{LLM_RUN_NAME}.tsv"
+    threads: 2
+    resources:
+        gpu=llm_plan.gpus(config, "train"),
+        mem_mb=lambda wildcards, attempt: llm_plan.resources(config, wildcards.model)["mem_mb"] * attempt,
+        runtime=lambda wildcards, attempt: llm_plan.resources(config, wildcards.model)["train_minutes"] * attempt,
+    conda:
+        lambda wildcards: llm_plan.conda_env(config, wildcards.model)
+    shell:
+        "{params.launcher} -m revcurse.llm finetune --spec {params.spec:q} --manifest {input.manifest} "
+        "--out {output} > {log} 2>&1"
+
+
+rule llm_evaluate:
+    input:
+        unpack(llm_run_inputs),
+        checkpoints=rules.llm_finetune.output[0],
+    output:
+        f"{LLM_RUN}/predictions.parquet",
+    params:
+        spec=lambda wildcards: as_json(llm_plan.evaluate_spec(config, **llm_run(wildcards))),
+    log:
+        f"{LOG_DIR}/llm/evaluate/{LLM_RUN_NAME}.log",
+    benchmark:
+        f"{BENCH_DIR}/llm/evaluate/{LLM_RUN_NAME}.tsv"
+    threads: 2
+    resources:
+        gpu=llm_plan.gpus(config, "eval"),
+        mem_mb=lambda wildcards, attempt: llm_plan.resources(config, wildcards.model)["mem_mb"] * attempt,
+        runtime=lambda wildcards, attempt: llm_plan.resources(config, wildcards.model)["eval_minutes"] * attempt,
+    conda:
+        lambda wildcards: llm_plan.conda_env(config, wildcards.model)
+    shell:
+        "python -m revcurse.llm evaluate --spec {params.spec:q} --manifest {input.manifest} "
+        "--checkpoints {input.checkpoints} --out {output} > {log} 2>&1"
+
+
+rule llm_tables:
+    input:
+        llm_plan.run_files(config, "predictions.parquet"),
+    output:
+        table1_csv=report(
+            "results/table1.csv",
+            caption="../report/table1.rst",
+            category="Large-scale study",
+            labels={"table": "Table 1 (CSV)"},
+        ),
+        table1_md=report(
+            "results/table1.md",
+            caption="../report/table1.rst",
+            category="Large-scale study",
+            labels={"table": "Table 1"},
+        ),
+        seed_tables=[
+            report(
+                f"results/{t}.{ext}",
+                caption="../report/seed_tables.rst",
+                category="Large-scale study",
+                labels={"table": f"{t.replace('table', 'Table ')}{' (CSV)' if ext == 'csv' else ''}"},
+            )
+            for t in SEED_TABLES
+            for ext in ("csv", "md")
+        ],
+    params:
+        config_hash=config_hash(LLM),
+    log:
+        f"{LOG_DIR}/llm/tables.log",
+    conda:
+        "../../envs/analysis.yaml"
+    shell:
+        "python -m revcurse.llm tables --inputs {input} --out-dir results --config-hash {params.config_hash} "
+        "> {log} 2>&1"
