@@ -1,7 +1,6 @@
 """Probes of toy models: snapshots, schemas and shapes, and each measurement against a direct computation."""
 import json
 import math
-from dataclasses import replace
 
 import pandas as pd
 import pytest
@@ -86,7 +85,7 @@ def trained_runs(tmp_path_factory):
     runs = {}
     for name, fields in (("mdm", {}), ("arm", ARM_FIELDS)):
         ema = 0.999 if name == "mdm" else None
-        state = run(model_config(**fields), train_config(ema_decay=ema))
+        state = run(model_config(**fields), train_config(steps=150, lr=2e-2, snapshot_every=50, ema_decay=ema))
         spec = {"model": name, "length": LENGTH, "seed": 7}
         save_run(root / name / "model.pt", state, 0, spec, "train-hash", {"code_version": "test"})
         save_snapshots(root / name / "snapshots.pt", state, 0, spec, "train-hash", {"code_version": "test"})
@@ -104,7 +103,8 @@ def probe_via_cli(run_dir, measurement, tmp_path):
     return {name: pd.read_parquet(path) for name, path in outs.items()}
 
 
-SNAPSHOT_STEPS = 4          # 0, 4, 8, 12
+SNAPSHOTS = [0, 50, 100, 150]
+SNAPSHOT_STEPS = len(SNAPSHOTS)
 EXPECTED_ROWS = {           # (model, probe): rows
     ("mdm", "attention"): SNAPSHOT_STEPS * 2 * N_LETTERS * PLACEMENTS * 2,      # directions, heads
     ("mdm", "gradient_alignment"): SNAPSHOT_STEPS * N_LETTERS,
@@ -127,7 +127,7 @@ def test_each_probe_writes_its_schema_with_one_row_per_measurement(trained_runs,
         assert frame["weights"].unique().tolist() == (["ema"] if model == "mdm" else ["raw"])
         assert frame["train_config_hash"].eq("train-hash").all()
         if name != "reverse_positions":
-            assert sorted(frame["step"].unique()) == [0, 4, 8, 12]
+            assert sorted(frame["step"].unique()) == SNAPSHOTS
         key = [c for c in ("step", "letter", "direction", "mask_pos", "upper_pos", "head", "position")
                if c in frame]
         assert not frame.duplicated(key).any(), f"{name}: rows are not one per measurement"
@@ -245,7 +245,7 @@ def test_per_letter_gradients_equal_those_of_the_single_model(fields):
 def test_arm_reverse_probability_at_initialisation_is_near_uniform(trained_runs):
     models, _ = load_snapshots(trained_runs["arm"] / "snapshots.pt")
     (first_step, initial), (last_step, trained) = models[0], models[-1]
-    assert first_step == 0 and last_step == 12
+    assert [first_step, last_step] == [SNAPSHOTS[0], SNAPSHOTS[-1]]
     _, at_init = probes.training_dynamics(initial, LENGTH)
     uniform = 1 / (VOCAB_SIZE - 1)                       # every token but [M]
     assert at_init["probability"].to_numpy() == pytest.approx(uniform, rel=0.15)

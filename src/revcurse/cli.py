@@ -129,8 +129,10 @@ def toy_figure(args) -> None:
     from .figures import read_probes, render
 
     frames = read_probes(args.inputs)
-    stamp = {"config_hash": args.config_hash, "code_version": provenance()["code_version"]}
-    table = render(args.figure, frames, json.loads(args.settings), Path(args.png), Path(args.pdf), Path(args.csv), stamp)
+    versions = provenance()
+    stamp = {"config_hash": args.config_hash, "code_version": versions["code_version"]}
+    table = render(args.figure, frames, json.loads(args.settings), Path(args.png), Path(args.pdf), Path(args.csv),
+                   stamp, versions)
     log.info("%s, plotted values:\n%s", args.figure, table.to_string(max_rows=80))
 
 

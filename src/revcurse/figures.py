@@ -5,11 +5,10 @@ Each figure is a function of the probe tables it needs (``FIGURES``) and of the
 which ``render`` writes next to the PNG and PDF as CSV. Where a curve has a band, the
 line is the mean over seeds of the per-seed mean and the band ± one standard deviation
 over seeds. How forward/reverse attention scores become one correlation per Δ1 + Δ2 is
-``attention_correlation`` (and docs/probes.md, "Pooling").
+``attention_correlation`` (and docs/probes.md, "pairing and pooling").
 """
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Callable
 
@@ -19,8 +18,6 @@ import pandas as pd
 from .probes import SCHEMAS, validate
 from .theory import rope_trace
 
-log = logging.getLogger(__name__)
-
 CORRELATION_POOLINGS = ("per_pair", "per_bin", "pooled_seeds")
 DIRECTION_COLORS = {"forward": "tab:blue", "reverse": "tab:orange"}
 MODEL_LINESTYLES = ("-", "--", ":", "-.")     # models in the order of the config
@@ -29,10 +26,9 @@ MODEL_KEYS = ["study", "model", "length"]
 
 # ---------------------------------------------------------------- summaries
 def seed_summary(frame: pd.DataFrame, keys: list[str], value: str) -> pd.DataFrame:
-    """Per ``keys``: mean and sd over seeds of the per-seed mean of ``value``, and the number of seeds."""
+    """Per ``keys``: mean, sd, min and max over seeds of the per-seed mean of ``value``, and the number of seeds."""
     per_seed = frame.groupby(keys + ["seed"], as_index=False)[value].mean()
-    summary = per_seed.groupby(keys)[value].agg(mean="mean", sd="std", seeds="count").reset_index()
-    return summary
+    return per_seed.groupby(keys)[value].agg(mean="mean", sd="std", min="min", max="max", seeds="count").reset_index()
 
 
 def final_step(frame: pd.DataFrame) -> pd.DataFrame:
@@ -128,22 +124,26 @@ def positive_share(correlation: pd.DataFrame) -> pd.DataFrame:
 
 
 # ---------------------------------------------------------------- drawing helpers
-def _line(ax, summary: pd.DataFrame, x: str, label: str, **style) -> None:
+def _line(ax, summary: pd.DataFrame, x: str, label: str, band: str = "sd", **style) -> None:
+    """The mean of a ``seed_summary`` with a band of ± one sd, or (``band="range"``) from the lowest
+    to the highest seed, which stays positive on a log scale."""
     summary = summary.sort_values(x)
     ax.plot(summary[x], summary["mean"], label=label, **style)
-    band = summary["sd"].fillna(0)
-    ax.fill_between(summary[x], summary["mean"] - band, summary["mean"] + band, alpha=0.2,
-                    color=style.get("color"), linewidth=0)
+    if band == "range":
+        low, high = summary["min"], summary["max"]
+    else:
+        low, high = summary["mean"] - summary["sd"].fillna(0), summary["mean"] + summary["sd"].fillna(0)
+    ax.fill_between(summary[x], low, high, alpha=0.2, color=style.get("color"), linewidth=0)
 
 
 def _correlation_panel(ax, correlation: pd.DataFrame, shares: pd.DataFrame) -> None:
     """Measured correlation vs Δ1 + Δ2 (± sd over seeds) with Theorem 4.1's (1/D)·Tr R(Δ1 + Δ2)."""
-    for (layer, head), curve in correlation.groupby(["layer", "head"]):
+    curves = correlation.groupby(["model", "layer", "head"])
+    for (model, layer, head), curve in curves:
         curve = curve.sort_values("distance_sum")
-        several = correlation[["layer", "head"]].drop_duplicates().shape[0] > 1
         ax.errorbar(curve["distance_sum"], curve["correlation"], yerr=curve["correlation_sd"].fillna(0),
-                    fmt="o-", markersize=3, linewidth=1, capsize=2, color=None if several else "tab:blue",
-                    label=f"measured, layer {layer} head {head}" if several else "measured")
+                    fmt="o-", markersize=3, linewidth=1, capsize=2, color=None if curves.ngroups > 1 else "tab:blue",
+                    label=f"{model.upper()}, layer {layer} head {head}" if curves.ngroups > 1 else "measured")
     theory = correlation.drop_duplicates("distance_sum").sort_values("distance_sum")
     if theory["trace"].notna().any():
         ax.plot(theory["distance_sum"], theory["trace"], "--", color="0.3", linewidth=1.3,
@@ -249,16 +249,17 @@ def _cosine_box(ax, alignment: pd.DataFrame, x: str) -> pd.DataFrame:
 def figure5(frames: Frames, settings: dict):
     """The MDM over L: gradient cosine (box over steps, letters, seeds) and probabilities over training."""
     import matplotlib.pyplot as plt
+    import seaborn as sns
 
     alignment, probability = frames["gradient_alignment"], frames["query_probability"]
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.9), gridspec_kw={"width_ratios": [1, 1.6]})
     cosine = _cosine_box(left, alignment, "length")
     left.set(xlabel="sequence length L", title="gradient alignment")
     summary = seed_summary(probability, MODEL_KEYS + ["direction", "step"], "probability")
-    palette = dict(zip(sorted(summary["length"].unique()), ["tab:blue", "tab:red", "tab:green", "tab:purple",
-                                                             "tab:brown", "tab:olive"]))
+    lengths = sorted(summary["length"].unique())
+    palette = dict(zip(lengths, sns.color_palette("viridis", len(lengths))))
     for (length, direction), curve in summary.groupby(["length", "direction"]):
-        _line(right, curve, "step", f"L = {length}, {direction}", color=palette.get(length),
+        _line(right, curve, "step", f"L = {length}, {direction}", color=palette[length],
               linestyle="-" if direction == "forward" else "--")
     right.set(xlabel="training step", ylabel="p(ground truth)", ylim=(-0.02, 1.02),
               title="ground-truth probability (solid: forward, dashed: reverse)")
@@ -271,11 +272,14 @@ def figure5(frames: Frames, settings: dict):
 def figure11(frames: Frames, settings: dict):
     """Reverse prompt: probability of the correct lowercase and of the best wrong token per position."""
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullLocator
 
     positions = frames["reverse_positions"]
     models, lengths = _models(positions), sorted(positions["length"].unique())
     fig, axes = plt.subplots(len(models), len(lengths), figsize=(4.2 * len(lengths), 3.0 * len(models)),
                              squeeze=False)
+    # Log scale: the ARM's and an undertrained MDM's probabilities are flat lines at 0 on [0, 1].
+    floor = 0.5 * positions[["prob_correct", "prob_best_wrong"]].to_numpy().min()
     tables = []
     for row, model in enumerate(models):
         for col, length in enumerate(lengths):
@@ -284,11 +288,11 @@ def figure11(frames: Frames, settings: dict):
             for value, label, color in (("prob_correct", "correct lowercase", "tab:red"),
                                         ("prob_best_wrong", "best wrong token (no pad)", "black")):
                 summary = seed_summary(run, MODEL_KEYS + ["position"], value)
-                _line(ax, summary, "position", label, color=color, marker="o", markersize=3)
+                _line(ax, summary, "position", label, band="range", color=color, marker="o", markersize=3)
                 tables.append(summary.assign(series=value))
-            # log scale: an untrained or ARM model puts ~1e-3 on both, which is a flat line at 0 on [0, 1]
-            ax.set(xlabel="position i", ylabel="p(x_i | reverse prompt)", yscale="log", ylim=(1e-5, 1.5),
+            ax.set(xlabel="position i", ylabel="p(x_i | reverse prompt)", yscale="log", ylim=(floor, 1.5),
                    title=f"{model.upper()}, L = {length}")
+            ax.yaxis.set_minor_locator(NullLocator())       # unlabelled minor ticks cost seconds in layout
     axes[0, 0].legend(fontsize=8)
     _footer(fig, [positions])
     fig.tight_layout(rect=(0, 0.03, 1, 1))
@@ -360,8 +364,12 @@ def read_probes(paths: list[str | Path]) -> Frames:
             for probe, files in by_probe.items()}
 
 
-def render(name: str, frames: Frames, settings: dict, png: Path, pdf: Path, csv: Path, stamp: dict) -> pd.DataFrame:
-    """Draw figure ``name``, save it as PNG and PDF and its plotted values as CSV with ``stamp`` columns."""
+def render(name: str, frames: Frames, settings: dict, png: Path, pdf: Path, csv: Path, stamp: dict,
+           versions: dict) -> pd.DataFrame:
+    """Draw figure ``name`` and save it as PNG and PDF, with ``stamp`` and the package ``versions``
+    in their metadata, and its plotted values as CSV with ``stamp`` columns."""
+    import json
+
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -377,8 +385,9 @@ def render(name: str, frames: Frames, settings: dict, png: Path, pdf: Path, csv:
     fig, table = function(frames, settings)
     for path in (png, pdf, csv):
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(png, dpi=170)
-    fig.savefig(pdf)
+    provenance = json.dumps({**stamp, **versions, "settings": settings}, sort_keys=True)
+    fig.savefig(png, dpi=170, metadata={"revcurse": provenance})
+    fig.savefig(pdf, metadata={"Subject": provenance})
     plt.close(fig)
     table = table.assign(**stamp)
     table.to_csv(csv, index=False)

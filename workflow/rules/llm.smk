@@ -5,7 +5,7 @@ import revcurse.llm.plan as llm_plan
 from revcurse.data.relational import DATASETS as LLM_DATASETS
 
 LLM = config["llm"]
-LLM_RUN = llm_plan.llm_dir(config) + "/{model}/{dataset}/{direction}/seed{seed}"
+LLM_RUN = llm_plan.run_dir(config, "{model}", "{dataset}", "{direction}", "{seed}")   # a wildcard pattern
 LLM_RUN_NAME = "{model}_{dataset}_{direction}_seed{seed}"
 SEED_TABLES = ["table4", "table5", "table6"]
 
@@ -60,7 +60,7 @@ rule llm_finetune:
         f"{LOG_DIR}/llm/finetune/{LLM_RUN_NAME}.log",
     benchmark:
         f"{BENCH_DIR}/llm/finetune/{LLM_RUN_NAME}.tsv"
-    threads: 2
+    threads: lambda wildcards: llm_plan.resources(config, wildcards.model)["threads"]
     resources:
         gpu=llm_plan.gpus(config, "train"),
         mem_mb=lambda wildcards, attempt: llm_plan.resources(config, wildcards.model)["mem_mb"] * attempt,
@@ -84,7 +84,7 @@ rule llm_evaluate:
         f"{LOG_DIR}/llm/evaluate/{LLM_RUN_NAME}.log",
     benchmark:
         f"{BENCH_DIR}/llm/evaluate/{LLM_RUN_NAME}.tsv"
-    threads: 2
+    threads: lambda wildcards: llm_plan.resources(config, wildcards.model)["threads"]
     resources:
         gpu=llm_plan.gpus(config, "eval"),
         mem_mb=lambda wildcards, attempt: llm_plan.resources(config, wildcards.model)["mem_mb"] * attempt,

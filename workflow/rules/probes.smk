@@ -57,7 +57,7 @@ rule probe_attention:
         f"{PROBE_LOG}_attention.log",
     benchmark:
         f"{PROBE_BENCH}_attention.tsv"
-    threads: 2
+    threads: 1  # start-up dominates on the CPU: two single-threaded jobs beat one with two threads
     resources:
         gpu=toy_gpus,
         mem_mb=lambda wildcards, attempt: 8000 * attempt,
@@ -82,7 +82,7 @@ rule probe_training_dynamics:
         f"{PROBE_LOG}_training_dynamics.log",
     benchmark:
         f"{PROBE_BENCH}_training_dynamics.tsv"
-    threads: 2
+    threads: 1  # start-up dominates on the CPU: two single-threaded jobs beat one with two threads
     resources:
         gpu=toy_gpus,
         mem_mb=lambda wildcards, attempt: 8000 * attempt,

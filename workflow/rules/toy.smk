@@ -1,6 +1,6 @@
 # Toy study (paper §5, App. D): data -> train (model, L, seed) -> evaluate -> Table 2.
-# The attention-only runs of §5.2 (toy.attention_only) are trained by the same command
-# into their own study directory; their probes and figures are in probes.smk.
+# The attention-only study of §5.2 (toy.attention_only) uses the same data and training
+# commands with its own data and run directories; its probes and figures are in probes.smk.
 TOY_ATTENTION_ONLY_DIR = f"results/{PRESET}/toy_attention_only"
 
 if not set(TOY["attention_only"]["models"]) <= set(TOY["models"]):
@@ -47,7 +47,17 @@ rule train_toy:
         "--out {output.model} --snapshots {output.snapshots} > {log} 2>&1"
 
 
+use rule toy_dataset as toy_dataset_attention_only with:
+    output:
+        data="results/data/toy_attention_only/L{L}.parquet",
+        manifest="results/data/toy_attention_only/L{L}.manifest.json",
+    log:
+        "logs/data/toy_attention_only/L{L}.log",
+
+
 use rule train_toy as train_toy_attention_only with:
+    input:
+        data="results/data/toy_attention_only/L{L}.parquet",
     output:
         model=f"{TOY_ATTENTION_ONLY_DIR}/{{model}}/L{{L}}/seed{{seed}}/model.pt",
         snapshots=f"{TOY_ATTENTION_ONLY_DIR}/{{model}}/L{{L}}/seed{{seed}}/snapshots.pt",

@@ -119,14 +119,15 @@ def evaluate_command(args) -> None:
                 "prediction": predictions, "target": [r.completion for r in rows],
                 "accepted_answers": [list(r.accepted_answers) for r in rows], "correct": correct,
             }))
-    model = backbone.spec
+    model, versions = backbone.spec, llm_provenance()
     frame = pd.concat(frames, ignore_index=True).assign(
         preset=spec["preset"], model=model.name, label=model.label, kind=model.kind, task=spec["task"],
         dataset=spec["dataset"], trained_direction=spec["direction"], seed=spec["seed"],
         train_config_hash=training["config_hash"], config_hash=config_hash(spec),
         code_version=training["provenance"]["code_version"],
+        packages=", ".join(f"{package} {versions[package]}" for package in ("torch", *LLM_PACKAGES)),
     )
-    write_parquet(frame, Path(args.out), {"spec": spec, "train_spec": training["spec"], "provenance": llm_provenance()})
+    write_parquet(frame, Path(args.out), {"spec": spec, "train_spec": training["spec"], "provenance": versions})
 
 
 def tables_command(args) -> None:

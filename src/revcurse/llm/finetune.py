@@ -73,10 +73,10 @@ def finetune(backbone: Backbone, examples: list[Example], settings: FinetuneSett
     run_dir = Path(run_dir)
     resume_path = run_dir / RESUME_FILE
     resume = _load_resume(resume_path, fingerprint)
-    if resume is None:
-        for stale in (run_dir / CHECKPOINT_DIR).glob("*.safetensors"):
-            stale.unlink()
-    else:
+    if resume is None and accelerator.is_main_process:
+        for stale in (run_dir / CHECKPOINT_DIR).glob("*.safetensors"):   # of an earlier, finished run
+            stale.unlink(missing_ok=True)
+    if resume is not None:
         load_trainable_state(backbone.model, resume["trainable"])
         log.info("resuming after epoch %d from %s", resume["epoch"], resume_path)
     trainable = [p for p in backbone.model.parameters() if p.requires_grad]

@@ -14,12 +14,13 @@ from .registry import MissingWeightsError, ModelSpec, resolve_weights
 
 TASK_OF = {dataset_direction: task for task, dataset_direction in TASKS.items()}
 
-# Host memory and wall time per job at the first attempt (retries multiply them): an 8B model
-# is loaded in bf16 (16 GB) on the host before it moves to the GPU; 150 epochs of a few hundred
-# examples take 20-60 min on one H100 (benchmarks/llm_speed.py).
+# Per job at the first attempt (retries multiply memory and time). A stand-in is fastest on one
+# thread, which lets a 2-core laptop run two jobs side by side; an 8B model is loaded in bf16
+# (16 GB) on the host before it moves to the GPU, and 150 epochs of a few hundred examples take
+# well under the time below on one H100 (benchmarks/llm_speed.py).
 RESOURCES = {
-    "standin": {"mem_mb": 4000, "train_minutes": 30, "eval_minutes": 30},
-    "real": {"mem_mb": 64000, "train_minutes": 240, "eval_minutes": 120},
+    "standin": {"threads": 1, "mem_mb": 4000, "train_minutes": 30, "eval_minutes": 30},
+    "real": {"threads": 4, "mem_mb": 64000, "train_minutes": 240, "eval_minutes": 120},
 }
 
 # Envs relative to workflow/rules/: LLaDA's and Dream's remote code needs the older transformers.

@@ -10,7 +10,6 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-KINDS = ("mdm", "arm")
 SAMPLER_OF_KIND = {"arm": ("greedy",), "mdm": ("llada", "dream")}
 
 
@@ -101,6 +100,6 @@ def _missing(spec: ModelSpec, reason: str) -> str:
         f"directory with the checkpoint (config.json, *.safetensors, tokenizer files), e.g. in a config "
         f"overlay passed with `--configfile weights.yaml`:\n"
         f"    llm: {{models: {{{spec.name}: {{weights: /path/to/{Path(str(spec.weights)).name}}}}}}}\n"
-        f"or fill the cache on a machine with internet (`huggingface-cli download {spec.weights}`) and set "
+        f"or fill the cache on a machine with internet (`hf download {spec.weights}`) and set "
         f"HF_HOME to it; or run the stand-ins instead (`--config preset=quick`). See docs/llm.md."
     )

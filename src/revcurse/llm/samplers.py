@@ -58,7 +58,7 @@ def llada_generate(logits_fn: LogitsFn, prompt_ids: torch.Tensor, padding_mask: 
         block_end = block_length * (block + 1)          # in answer coordinates
         for count in transfer_schedule(block_length, steps // blocks):
             answer = x[:, start:]
-            logits = logits_fn(x, padding_mask)[:, start:].float()
+            logits = _answer_logits(logits_fn, x, padding_mask, start, mask_token_id)
             top_logit, candidate = logits.max(dim=-1)
             confidence = torch.exp(top_logit - torch.logsumexp(logits, dim=-1))  # probability of the argmax
             confidence = confidence.masked_fill(answer != mask_token_id, -torch.inf)
@@ -78,7 +78,7 @@ def dream_generate(logits_fn: LogitsFn, prompt_ids: torch.Tensor, padding_mask: 
     for step in range(steps):
         answer = x[:, start:]
         still_masked = answer == mask_token_id
-        log_probs = torch.log_softmax(logits_fn(x, padding_mask)[:, start:].float(), dim=-1)
+        log_probs = torch.log_softmax(_answer_logits(logits_fn, x, padding_mask, start, mask_token_id), dim=-1)
         top_log_prob, candidate = log_probs.max(dim=-1)
         if alg == "entropy":
             confidence = (log_probs.exp() * log_probs).sum(dim=-1)     # negative entropy
@@ -96,6 +96,14 @@ def _with_masked_answer(prompt_ids, padding_mask, mask_token_id, gen_length):
     masks = torch.full((batch, gen_length), mask_token_id, dtype=prompt_ids.dtype, device=prompt_ids.device)
     x = torch.cat([prompt_ids, masks], dim=1)
     return x, torch.cat([padding_mask, torch.ones_like(masks)], dim=1), start
+
+
+def _answer_logits(logits_fn, x, padding_mask, start, mask_token_id) -> torch.Tensor:
+    """Logits of the answer positions, in float32; the mask token is never a candidate, so a
+    committed position always holds a real token (a trained model never predicts it anyway)."""
+    logits = logits_fn(x, padding_mask)[:, start:].float()
+    logits[..., mask_token_id] = -torch.inf
+    return logits
 
 
 def _commit(answer: torch.Tensor, candidate: torch.Tensor, confidence: torch.Tensor, count: int) -> None:

@@ -31,7 +31,7 @@ def build_standin(spec: ModelSpec, vocab_size: int, eos_token_id: int, seed: int
         hidden_size=shape["hidden_size"],
         num_hidden_layers=shape["layers"],
         num_attention_heads=shape["heads"],
-        num_key_value_heads=shape["heads"],
+        num_key_value_heads=shape.get("kv_heads", shape["heads"]),   # fewer: grouped-query attention
         intermediate_size=shape["intermediate_size"],
         max_position_embeddings=shape["max_positions"],
         tie_word_embeddings=False,

@@ -27,7 +27,7 @@ SELECTIONS = {
     "final": "Final checkpoint",
 }
 RUN = ["model", "label", "kind", "task", "dataset", "seed"]
-PROVENANCE = ["preset", "code_version"]
+PROVENANCE = ["preset", "code_version", "packages"]   # packages: those of the evaluation env
 
 
 def checkpoint_accuracy(predictions: pd.DataFrame) -> pd.DataFrame:
@@ -87,7 +87,8 @@ def _header(table: pd.DataFrame, config_hash: str) -> str:
     if first.preset != "paper":
         note = (f"**{first.preset} preset: stand-in models trained from scratch on small settings — a smoke test "
                 f"of the pipeline, not paper-scale numbers.**\n\n")
-    return f"{note}preset: **{first.preset}** · config {config_hash} · code {first.code_version}\n\n"
+    return (f"{note}preset: **{first.preset}** · config {config_hash} · code {first.code_version} · "
+            f"{first.packages}\n\n")
 
 
 def table1_markdown(table: pd.DataFrame, config_hash: str) -> str:

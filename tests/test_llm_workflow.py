@@ -1,0 +1,76 @@
+"""The large-scale stage as users call it: paper dry runs, the missing-weights stop, and the quick
+preset end to end on the stand-ins (in a copy of the workflow, like tests/test_workflow.py)."""
+import json
+import re
+
+import pandas as pd
+import pytest
+from test_workflow import job_counts, snakemake, workdir  # noqa: F401  (workdir is a fixture)
+
+REAL_MODELS = ["llada", "llama", "qwen", "dream"]
+DATA_JOBS = {"parent_child_dataset": 1, "person_description_dataset": 1, "trex_dataset": 1, "relational_audit": 1}
+
+
+def test_paper_dry_run_of_table1_lists_the_full_grid_and_only_it(workdir):
+    output = snakemake("-n", "results/table1.csv", cwd=workdir)
+    assert job_counts(output) == {**DATA_JOBS, "llm_finetune": 4 * 5 * 3, "llm_evaluate": 4 * 5 * 3, "llm_tables": 1}
+    for model in REAL_MODELS:   # no weights on this machine: the dry run warns, once per model
+        assert output.count(f"WARNING (dry run; a real run stops here): config.yaml: llm.models.{model}.weights") == 1
+
+
+def test_paper_run_without_weights_stops_before_any_job(workdir):
+    output = snakemake("--cores", "1", "results/table1.csv", cwd=workdir, check=False)
+    assert "MissingWeightsError: config.yaml: llm.models." in output
+    assert "--configfile weights.yaml" in output
+    assert "jobid" not in output                         # stopped while building the DAG: no job started
+
+
+def test_a_weights_overlay_points_the_registry_at_local_checkpoints(workdir, tmp_path):
+    overlay = {"llm": {"models": {}}}
+    for model in REAL_MODELS:
+        (tmp_path / model).mkdir()
+        (tmp_path / model / "config.json").write_text("{}")
+        overlay["llm"]["models"][model] = {"weights": str(tmp_path / model)}
+    (tmp_path / "weights.yaml").write_text(json.dumps(overlay))
+    output = snakemake("-n", "results/table1.csv", "--configfile", str(tmp_path / "weights.yaml"), cwd=workdir)
+    assert "WARNING" not in output and job_counts(output)["llm_finetune"] == 60
+
+
+def test_slurm_profile_requests_a_gpu_per_training_and_evaluation_job(workdir):
+    jobs = snakemake("--profile", "slurm", "-n", "results/table1.csv", cwd=workdir).split("\nrule ")
+    gpu_jobs = [j for j in jobs if j.startswith(("llm_finetune:", "llm_evaluate:"))]
+    assert len(gpu_jobs) == 120 and all(re.search(r"resources:.*\bgpu=1\b", j) for j in gpu_jobs)
+    assert not any("gpu=" in j for j in jobs if j.startswith("llm_tables:"))
+
+
+@pytest.fixture(scope="module")
+def quick_tables(workdir):
+    snakemake("--config", "preset=quick", "--cores", "2", "results/table1.csv", cwd=workdir)
+    return workdir
+
+
+def test_quick_preset_runs_the_stand_ins_end_to_end(quick_tables):
+    table = pd.read_csv(quick_tables / "results/table1.csv")
+    assert len(table) == 2 * 2 * 2                    # {best, final} x {LLaDA, LLaMA stand-in} x {fwd, rev}
+    assert set(table["preset"]) == {"quick"} and table["config_hash"].notna().all()
+    accuracy = table.set_index(["selection", "model", "direction"])["mean_pct"]
+    assert accuracy["best", "standin_llama", "forward"] >= 50      # the ARM learns the trained direction
+    assert accuracy["best", "standin_llama", "reverse"] <= 5       # and not the reverse
+    assert accuracy["best", "standin_llada", "forward"] > 0        # trained from scratch: not trivially zero
+    assert (accuracy.xs("best") >= accuracy.xs("final")).all()
+    markdown = (quick_tables / "results/table1.md").read_text()
+    assert "quick preset" in markdown and "Best checkpoint per direction" in markdown and "Final checkpoint" in markdown
+    assert "No run of this preset's grid" in (quick_tables / "results/table5.md").read_text()
+    assert len(pd.read_csv(quick_tables / "results/table4.csv")) == 2 * 2 * 2
+
+
+def test_quick_predictions_have_one_row_per_query_and_checkpoint(quick_tables):
+    run = quick_tables / "results/quick/llm/standin_llada/parent_child/p2c/seed1"
+    predictions = pd.read_parquet(run / "predictions.parquet")
+    for column in ("model", "dataset", "direction", "seed", "epoch", "prompt", "prediction", "target", "correct"):
+        assert column in predictions
+    assert sorted(predictions["epoch"].unique()) == [5, 10, 15]
+    assert predictions.groupby(["epoch", "direction"]).size().eq(250).all()
+    checkpoints = json.loads((run / "checkpoints.json").read_text())
+    assert sorted(checkpoints["checkpoints"]) == ["10", "15", "5"] and len(checkpoints["epoch_loss"]) == 15
+    assert re.search(r"epoch 15/15 loss", (quick_tables / "logs/quick/llm/finetune/standin_llada_parent_child_p2c_seed1.log").read_text())
