@@ -11,14 +11,21 @@ REAL_MODELS = ["llada", "llama", "qwen", "dream"]
 DATA_JOBS = {"parent_child_dataset": 1, "person_description_dataset": 1, "trex_dataset": 1, "relational_audit": 1}
 
 
-def test_paper_dry_run_of_table1_lists_the_full_grid_and_only_it(workdir):
+@pytest.fixture
+def no_hf_cache(monkeypatch, tmp_path):
+    """An empty Hugging Face cache, so the tests behave the same on a machine that has the weights."""
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf/hub"))
+
+
+def test_paper_dry_run_of_table1_lists_the_full_grid_and_only_it(workdir, no_hf_cache):
     output = snakemake("-n", "results/table1.csv", cwd=workdir)
     assert job_counts(output) == {**DATA_JOBS, "llm_finetune": 4 * 5 * 3, "llm_evaluate": 4 * 5 * 3, "llm_tables": 1}
     for model in REAL_MODELS:   # no weights on this machine: the dry run warns, once per model
         assert output.count(f"WARNING (dry run; a real run stops here): config.yaml: llm.models.{model}.weights") == 1
 
 
-def test_paper_run_without_weights_stops_before_any_job(workdir):
+def test_paper_run_without_weights_stops_before_any_job(workdir, no_hf_cache):
     output = snakemake("--cores", "1", "results/table1.csv", cwd=workdir, check=False)
     assert "MissingWeightsError: config.yaml: llm.models." in output
     assert "--configfile weights.yaml" in output

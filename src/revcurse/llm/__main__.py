@@ -33,19 +33,12 @@ def llm_provenance() -> dict[str, str]:
     return versions
 
 
-def direction_splits(manifest: str, direction: str, max_facts: int | None) -> dict[str, tuple]:
-    """The train, forward and reverse rows of one direction of a relational dataset (after
-    checking the files against the manifest); with ``max_facts``, only the rows of the first
-    ``max_facts`` facts of the training file (``llm.max_facts``, quick preset)."""
+def direction_records(manifest: str, direction: str):
+    """One direction of a relational dataset, after checking the files against the manifest."""
     from revcurse.data.relational import load_dataset
 
     dataset, _ = load_dataset(Path(manifest))
-    records = next(d for d in dataset.directions if d.name == direction)
-    splits = {"train": records.train, "forward": records.eval_forward, "reverse": records.eval_reverse}
-    if max_facts is None:
-        return splits
-    kept = set(list(dict.fromkeys(r.fact_id for r in records.train))[:max_facts])
-    return {name: tuple(r for r in rows if r.fact_id in kept) for name, rows in splits.items()}
+    return next(d for d in dataset.directions if d.name == direction)
 
 
 def run_backbone(spec: dict, device: torch.device):
@@ -73,11 +66,13 @@ def finetune_command(args) -> None:
     from .batches import encode_example
     from .finetune import FinetuneSettings, finetune
 
+    from revcurse.training import resolve_device
+
     spec = json.loads(args.spec)
     train = spec["train"]
-    accelerator = Accelerator(cpu=train["device"] == "cpu")
+    accelerator = Accelerator(cpu=resolve_device(train["device"]).type == "cpu")
     backbone = run_backbone(spec, accelerator.device)
-    rows = direction_splits(args.manifest, spec["direction"], spec["max_facts"])["train"]
+    rows = direction_records(args.manifest, spec["direction"]).train
     examples = [encode_example(backbone.tokenizer, r.prompt, r.completion, backbone.eos_token_id,
                                spec["answer_length"]) for r in rows]
     settings = FinetuneSettings(
@@ -96,16 +91,18 @@ def finetune_command(args) -> None:
 def evaluate_command(args) -> None:
     from safetensors.torch import load_file
 
+    from revcurse.training import resolve_device
+
     from .evaluate import DecodingSettings, is_exact_match, predict
     from .lora import load_trainable_state
 
     spec = json.loads(args.spec)
     training = json.loads(Path(args.checkpoints).read_text())
-    device = torch.device("cuda" if spec["device"] != "cpu" and torch.cuda.is_available() else "cpu")
+    device = resolve_device(spec["device"])
     backbone = run_backbone(spec, device)
-    splits = direction_splits(args.manifest, spec["direction"], spec["max_facts"])
+    direction = direction_records(args.manifest, spec["direction"])
     settings = DecodingSettings.from_config(spec["eval"])
-    queries = {"forward": splits["forward"], "reverse": splits["reverse"]}
+    queries = {"forward": direction.eval_forward, "reverse": direction.eval_reverse}
     frames = []
     for epoch, relative in sorted(training["checkpoints"].items(), key=lambda item: int(item[0])):
         load_trainable_state(backbone.model, load_file(str(Path(args.checkpoints).parent / relative)))

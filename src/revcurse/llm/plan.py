@@ -93,7 +93,6 @@ def _run_keys(config: dict, model: str, dataset: str, direction: str, seed: int)
         "seed": seed,
         "tokenizer": tokenizer_path(config) if spec.is_standin else None,
         "lora": config["llm"]["lora"],
-        "max_facts": config["llm"]["max_facts"],
     }
 
 
