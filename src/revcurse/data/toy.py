@@ -72,6 +72,19 @@ def make_forward_dataset(length: int) -> ToyDataset:
     return data
 
 
+def _letter_masks(tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Where the lowercase and where the uppercase letters are."""
+    is_lower = (tokens >= lower_id(0)) & (tokens < upper_id(0))
+    is_upper = (tokens >= upper_id(0)) & (tokens < MASK_ID)
+    return is_lower, is_upper
+
+
+def reverse_pair_count(data: ToyDataset) -> int:
+    """Sequences whose first uppercase comes before their first lowercase."""
+    is_lower, is_upper = _letter_masks(data.tokens)
+    return int((is_upper.int().argmax(1) < is_lower.int().argmax(1)).sum())
+
+
 def check_forward_dataset(data: ToyDataset) -> None:
     """Counts, uniqueness and the absence of any reverse-ordered pair."""
     n, length = data.tokens.shape
@@ -79,13 +92,12 @@ def check_forward_dataset(data: ToyDataset) -> None:
         raise AssertionError(f"toy L={length}: {n} sequences, expected {expected_count(length)}")
     if len(torch.unique(data.tokens, dim=0)) != n:
         raise AssertionError(f"toy L={length}: duplicate sequences")
-    is_lower = (data.tokens >= lower_id(0)) & (data.tokens < upper_id(0))
-    is_upper = (data.tokens >= upper_id(0)) & (data.tokens < MASK_ID)
+    is_lower, is_upper = _letter_masks(data.tokens)
     if not (is_lower.sum(1).eq(1).all() and is_upper.sum(1).eq(1).all()):
         raise AssertionError(f"toy L={length}: each sequence must hold one lowercase and one uppercase")
     first_lower = is_lower.int().argmax(1)
     first_upper = is_upper.int().argmax(1)
-    if not (first_lower < first_upper).all():
+    if reverse_pair_count(data):
         raise AssertionError(f"toy L={length}: a reverse-ordered pair (uppercase first) leaked in")
     pair_ok = data.tokens.gather(1, first_upper[:, None]) - data.tokens.gather(1, first_lower[:, None])
     if not pair_ok.eq(N_LETTERS).all():
@@ -116,7 +128,7 @@ def write_dataset(data: ToyDataset, path: Path, manifest_path: Path) -> dict:
         "length": data.length,
         "sequences": len(frame),
         "expected_sequences": expected_count(data.length),
-        "reverse_pairs": 0,
+        "reverse_pairs": reverse_pair_count(data),
         "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
         "generator_version": GENERATOR_VERSION,
     }
