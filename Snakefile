@@ -12,7 +12,9 @@ include: "workflow/rules/toy.smk"
 include: "workflow/rules/datasets.smk"
 include: "workflow/rules/theory.smk"
 include: "workflow/rules/llm.smk"
+include: "workflow/rules/llm_probes.smk"
 include: "workflow/rules/probes.smk"
+include: "workflow/rules/ablation.smk"
 
 
 rule all:

@@ -1,20 +1,27 @@
-"""Large-scale study speed on random-weight models of the real shapes (issue 5, item 7).
+"""Large-scale study speed, baseline and optimised side by side, on random-weight models of the
+real shapes (issue 5).
 
-Builds LLaMA-3.1-8B- and LLaDA-8B-shaped models with random weights (transformers' Llama class,
-bidirectional for LLaDA, exactly as the stand-ins are built), wraps them with LoRA r = 32 on
-q/k/v/o, and times the project's own code paths on synthetic data of the study's shapes:
+Builds LLaMA-3.1-8B- and LLaDA-8B-shaped models with random, frozen weights (transformers' Llama
+class, bidirectional for LLaDA, as the stand-ins are built), with LoRA r = 32 on q/k/v/o, and runs
+the project's own code on synthetic data of the study's shapes:
 
-1. fine-tuning: ms per optimiser step, training tokens/s, peak GPU memory and an MFU estimate,
-   side by side for
-   - baseline: one run, batch 8 (the protocol, one run per process);
-   - shared base: the batch of ``--stack`` runs (8 each) through one frozen base, per run. This is
-     the throughput a stacked-adapter trainer (every run keeps its adapter, batch 8 and data
-     order) could reach; here one adapter stands in for the stack, so it is an upper bound;
-2. evaluation: queries/s of greedy decoding (LLaMA shape, ``--max-new-tokens``) and of LLaDA's
-   low-confidence diffusion decoding (LLaDA shape, ``--diffusion-steps`` steps, one block), and
-   the time of ``--queries`` queries;
-3. the projected GPU-hours of the whole Table 1 grid (4 models x 5 tasks x 3 seeds, 150 epochs,
-   a checkpoint evaluated every 10 epochs) from those figures.
+1. fine-tuning, ``finetune.py``'s training loop (a warm-up epoch, then one timed epoch of
+   ``--train-steps`` steps):
+   - baseline: ``--runs`` runs (the seeds of one model, dataset and direction) one after another,
+     each alone at batch 8 with its own peft adapter: one run per process, as before issue 5;
+   - stacked: the same runs together over the one frozen base (``finetune_stack``: each run keeps
+     its adapter, batch 8 and data order; one forward/backward of batch 8 x runs per step);
+   ms per run-step, training tokens/s, peak GPU memory and MFU;
+2. decoding: ``--queries`` queries of ``--diffusion-steps``-step LLaDA low-confidence remasking
+   (LLaDA shape, one block of ``--max-new-tokens``):
+   - baseline: the sampler as it was before issue 5 (``baseline_llada_generate``: the logits of
+     every position, confidences over the whole answer), batch 64;
+   - optimised: the pipeline's sampler (LM head and confidences at the still-masked positions only),
+     batch ``--eval-batch``;
+   seconds, queries/s, and whether both gave the same tokens. Greedy decoding (LLaMA shape,
+   unchanged) is timed once;
+3. the projected GPU-hours of the whole Table 1 grid (4 models x 5 tasks x 3 seeds, 150 epochs, a
+   checkpoint evaluated every 10 epochs) for both, and their ratio.
 
 FLOPs are counted as 2 x (linear-layer parameters, LM head included, embeddings excluded) per token
 for a forward pass, plus 4 x seq x hidden per layer for attention scores and values (half of it
@@ -24,21 +31,24 @@ divides that by ``--peak-tflops`` (H100 SXM dense bf16: 989).
 
 On the GPU machine (bf16, sdpa):
     python benchmarks/llm_speed.py --device cuda --shapes llama8b llada8b
-A CPU smoke run at toy shapes:
-    python benchmarks/llm_speed.py --device cpu --shapes tiny-llama tiny-llada --train-steps 3 --queries 16
+A CPU run at toy shapes (its figures say nothing about a GPU):
+    python benchmarks/llm_speed.py --device cpu --shapes tiny-llama tiny-llada
 """
 from __future__ import annotations
 
 import argparse
+import tempfile
 import time
+from dataclasses import replace
+from pathlib import Path
 
 import torch
+from accelerate import Accelerator
 
-from revcurse.llm.backbone import DTYPES, Backbone
-from revcurse.llm.batches import Example, query_batch, training_batch
+from revcurse.llm.backbone import DTYPES, Backbone, with_seeded_lora, with_stacked_lora
+from revcurse.llm.batches import Example, query_batch
 from revcurse.llm.evaluate import DecodingSettings, generate
-from revcurse.llm.finetune import FinetuneSettings, example_losses
-from revcurse.llm.lora import attach_lora
+from revcurse.llm.finetune import FinetuneSettings, finetune, finetune_stack
 from revcurse.llm.registry import ModelSpec
 from revcurse.llm.standins import build_standin
 
@@ -54,12 +64,44 @@ SHAPES = {
     "tiny-llada": dict(kind="mdm", architecture="llama", hidden_size=64, layers=2, heads=4, kv_heads=4,
                        intermediate_size=128, vocab=512, mask_token_id=500),
 }
+LORA = {"r": 32, "alpha": 64, "dropout": 0.0}
+BASELINE_EVAL_BATCH = 64
 # Table 1 grid: training examples and forward + reverse queries per task (docs/datasets.md).
 TASKS = {"P2C": (250, 500), "C2P": (250, 500), "P2D": (300, 200), "D2P": (300, 200), "T-REx": (450, 900)}
-MODELS_PER_KIND, SEEDS, EPOCHS, CHECKPOINT_EVERY = 2, 3, 150, 10
+MODELS_PER_KIND, SEEDS, EPOCHS, CHECKPOINT_EVERY, BATCH = 2, 3, 150, 10, 8
+
+
+@torch.no_grad()
+def baseline_llada_generate(logits_fn, prompt_ids: torch.Tensor, padding_mask: torch.Tensor, *, mask_token_id: int,
+                            gen_length: int, steps: int, block_length: int) -> torch.Tensor:
+    """The LLaDA sampler as it was before issue 5, kept as the baseline (and as the reference the
+    tests hold the pipeline's sampler to): every step computes the logits of every position
+    (``logits_fn(ids, padding_mask)``) and the confidences over the whole answer."""
+    from revcurse.llm.samplers import transfer_schedule
+
+    batch, start = prompt_ids.shape
+    masks = torch.full((batch, gen_length), mask_token_id, dtype=prompt_ids.dtype, device=prompt_ids.device)
+    x = torch.cat([prompt_ids, masks], dim=1)
+    padding_mask = torch.cat([padding_mask, torch.ones_like(masks)], dim=1)
+    blocks = gen_length // block_length
+    for block in range(blocks):
+        block_end = block_length * (block + 1)
+        for count in transfer_schedule(block_length, steps // blocks):
+            answer = x[:, start:]
+            logits = logits_fn(x, padding_mask)[:, start:].float()
+            logits[..., mask_token_id] = -torch.inf
+            top_logit, candidate = logits.max(dim=-1)
+            confidence = torch.exp(top_logit - torch.logsumexp(logits, dim=-1))
+            confidence = confidence.masked_fill(answer != mask_token_id, -torch.inf)
+            confidence[:, block_end:] = -torch.inf
+            if count:
+                chosen = confidence.topk(count, dim=1).indices
+                answer.scatter_(1, chosen, candidate.gather(1, chosen))
+    return x[:, start:]
 
 
 def build(shape: dict, device: torch.device, dtype: str) -> Backbone:
+    """A random-weight model of ``shape`` on ``device``, frozen, without adapters."""
     spec = ModelSpec.from_config("bench", {
         "label": "bench", "kind": shape["kind"], "sampler": "llada" if shape["kind"] == "mdm" else "greedy",
         "standin": {k: shape[k] for k in ("architecture", "hidden_size", "layers", "heads", "kv_heads",
@@ -74,7 +116,7 @@ def build(shape: dict, device: torch.device, dtype: str) -> Backbone:
             model = build_standin(spec, shape["vocab"], eos_token_id=0, seed=0)
     finally:
         torch.set_default_dtype(default_dtype)
-    model = attach_lora(model, spec.lora_targets, rank=32, alpha=64, dropout=0.0, train_base=False, config_key="bench")
+    model.requires_grad_(False)
     return Backbone(spec, model, None, pad_token_id=0, eos_token_id=0, stop_token_ids=frozenset([0]),
                     mask_token_id=shape["mask_token_id"])
 
@@ -82,13 +124,13 @@ def build(shape: dict, device: torch.device, dtype: str) -> Backbone:
 def synthetic_examples(count: int, prompt_tokens: int, answer_tokens: int, vocab: int) -> list[Example]:
     generator = torch.Generator().manual_seed(0)
     ids = torch.randint(2, min(vocab, 100_000), (count, prompt_tokens + answer_tokens), generator=generator)
+    ids[ids == 500] = 2                          # never the tiny shapes' mask token
     return [Example(tuple(row[:prompt_tokens].tolist()), tuple(row[prompt_tokens:].tolist())) for row in ids]
 
 
 def forward_flops_per_token(backbone: Backbone, seq_len: int) -> float:
-    config = backbone.model.base_model.model.config
-    linear = sum(m.weight.numel() for name, m in backbone.model.named_modules()
-                 if isinstance(m, torch.nn.Linear) and "lora_" not in name)
+    config = backbone.model.config
+    linear = sum(m.weight.numel() for m in backbone.model.modules() if isinstance(m, torch.nn.Linear))
     attention = 4 * seq_len * config.hidden_size * config.num_hidden_layers
     return 2 * linear + (attention if backbone.spec.kind == "mdm" else attention / 2)
 
@@ -98,66 +140,89 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def time_training(backbone: Backbone, batch_size: int, steps: int, warmup: int, args, device) -> dict:
-    """Mean ms per AdamW step on batches of ``batch_size`` through the project's objective."""
-    examples = synthetic_examples(batch_size, args.prompt_tokens, args.answer_tokens, args.vocab)
-    batch = training_batch(examples, backbone.pad_token_id).to(device)
-    settings = FinetuneSettings(1, batch_size, 5e-5, 0.1, 1, 1e-3, False, 0)
-    noise = (torch.rand(batch_size), torch.rand(batch_size, batch.input_ids.shape[1]))
-    trainable = [p for p in backbone.model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(trainable, lr=5e-5, weight_decay=0.1)
-    backbone.model.train()
+def reset_peak(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
-    for step in range(warmup + steps):
-        if step == warmup:
-            sync(device)
-            started = time.perf_counter()
-        example_losses(backbone, batch, settings, noise).mean().backward()
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-    sync(device)
-    seconds = (time.perf_counter() - started) / steps
-    tokens = int(batch.padding_mask.sum())
-    flops = 2 * forward_flops_per_token(backbone, batch.input_ids.shape[1]) * tokens
-    del optimizer
-    return {
-        "ms_per_step": 1000 * seconds,
-        "tokens_per_s": tokens / seconds,
-        "mfu": flops / seconds / (args.peak_tflops * 1e12),
-        "peak": f"{torch.cuda.max_memory_allocated() / 2**30:.1f} GiB" if device.type == "cuda" else "n/a (CPU)",
-    }
 
 
-def time_decoding(backbone: Backbone, args, device) -> dict:
-    """Seconds for ``--queries`` queries, batched by ``--eval-batch``, with the model's sampler."""
+def peak(device: torch.device) -> str:
+    return f"{torch.cuda.max_memory_allocated() / 2**30:.1f} GiB" if device.type == "cuda" else "n/a (CPU)"
+
+
+def time_finetuning(base: Backbone, args, device: torch.device) -> dict[str, dict]:
+    """The baseline (each run alone, one after another) and the stack, through finetune.py's loop.
+    Leaves ``base.model`` carrying the stacked adapters."""
+    examples = synthetic_examples(BATCH * args.train_steps, args.prompt_tokens, args.answer_tokens, args.vocab)
+    seeds = list(range(1, args.runs + 1))
+    settings = [FinetuneSettings(epochs=2, batch_size=BATCH, learning_rate=5e-5, weight_decay=0.1, checkpoint_every=2,
+                                 min_mask_rate=1e-3, arm_prompt_in_loss=False, seed=seed) for seed in seeds]
+    tokens = sum(len(e.prompt_ids) + len(e.answer_ids) for e in examples)
+    flops = 2 * forward_flops_per_token(base, args.prompt_tokens + args.answer_tokens) * tokens
+    accelerator = Accelerator(cpu=device.type == "cpu")
+    results = {}
+    with tempfile.TemporaryDirectory() as out:
+        reset_peak(device)
+        alone_seconds = []
+        for run in settings:
+            backbone = with_seeded_lora(base, LORA, run.seed)
+            summary = finetune(backbone, examples, run, Path(out) / f"alone{run.seed}", "bench", accelerator)
+            alone_seconds.append(summary["epoch_seconds"][-1])             # the epoch after the warm-up
+            base = replace(base, model=backbone.model.unload())
+        results["baseline"] = {"seconds": sum(alone_seconds), "peak": peak(device)}
+        reset_peak(device)
+        stacked = with_stacked_lora(base, LORA, seeds)
+        summaries = finetune_stack(stacked, examples, settings, [Path(out) / f"stack{s}" for s in seeds], "bench",
+                                   accelerator)
+        results["stacked"] = {"seconds": summaries[0]["epoch_seconds"][-1], "peak": peak(device)}
+    for result in results.values():      # per run-step: the time of one run's optimiser step
+        seconds_per_run_step = result["seconds"] / (args.runs * args.train_steps)
+        result |= {"ms_per_run_step": 1000 * seconds_per_run_step, "tokens_per_s": args.runs * tokens / result["seconds"],
+                   "mfu": args.runs * flops / result["seconds"] / (args.peak_tflops * 1e12)}
+    return results
+
+
+def time_decoding(backbone: Backbone, args, device: torch.device) -> dict[str, dict]:
+    """``--queries`` queries: the baseline diffusion sampler at batch 64 and the pipeline's at
+    ``--eval-batch`` (MDMs), or greedy decoding (ARMs, one figure)."""
+    prompts = [e.prompt_ids for e in synthetic_examples(args.queries, args.prompt_tokens, 0, args.vocab)]
     settings = DecodingSettings(max_new_tokens=args.max_new_tokens, batch_size=args.eval_batch,
                                 llada_steps=args.diffusion_steps, llada_block_length=args.max_new_tokens,
                                 dream_steps=args.diffusion_steps, dream_alg="entropy", dream_eps=1e-3)
-    prompts = [e.prompt_ids for e in synthetic_examples(args.queries, args.prompt_tokens, 0, args.vocab)]
+    optimised = lambda ids, mask: generate(backbone, ids, mask, settings)  # noqa: E731
+    if backbone.spec.kind == "arm":
+        return {"greedy": _decode(optimised, prompts, args.eval_batch, backbone, device)}
+    baseline = lambda ids, mask: baseline_llada_generate(  # noqa: E731
+        backbone.logits, ids, mask, mask_token_id=backbone.mask_token_id, gen_length=args.max_new_tokens,
+        steps=args.diffusion_steps, block_length=args.max_new_tokens)
+    results = {"baseline": _decode(baseline, prompts, BASELINE_EVAL_BATCH, backbone, device),
+               "optimised": _decode(optimised, prompts, args.eval_batch, backbone, device)}
+    results["optimised"]["identical"] = torch.equal(results["baseline"]["tokens"], results["optimised"]["tokens"])
+    return results
+
+
+def _decode(sampler, prompts, batch_size: int, backbone: Backbone, device: torch.device) -> dict:
     backbone.model.eval()
-    batches = [query_batch(prompts[i : i + args.eval_batch], backbone.pad_token_id)
-               for i in range(0, len(prompts), args.eval_batch)]
-    generate(backbone, batches[0][0].to(device), batches[0][1].to(device), settings)   # warm-up
+    batches = [query_batch(prompts[i : i + batch_size], backbone.pad_token_id) for i in range(0, len(prompts), batch_size)]
+    sampler(batches[0][0].to(device), batches[0][1].to(device))            # warm-up
     sync(device)
     started = time.perf_counter()
-    for ids, mask in batches:
-        generate(backbone, ids.to(device), mask.to(device), settings)
+    tokens = [sampler(ids.to(device), mask.to(device)) for ids, mask in batches]
     sync(device)
     seconds = time.perf_counter() - started
-    return {"seconds": seconds, "queries_per_s": args.queries / seconds}
+    return {"seconds": seconds, "queries_per_s": len(prompts) / seconds, "batch": batch_size,
+            "tokens": torch.cat([t.cpu() for t in tokens])}
 
 
-def projected_gpu_hours(step_ms: dict[str, float], queries_per_s: dict[str, float]) -> float:
-    """Table 1 grid: every model kind's step time and decoding rate, for 150 epochs and 15 evaluations."""
-    hours = 0.0
+def grid_hours(step_ms: dict[str, float], queries_per_s: dict[str, float]) -> tuple[float, float]:
+    """GPU-hours of the Table 1 grid (training, evaluation) from each model kind's time per run-step
+    and decoding rate: 150 epochs at batch 8 and 15 evaluations per run."""
+    training = evaluation = 0.0
     for kind in step_ms:
         for train_examples, queries in TASKS.values():
-            steps = EPOCHS * -(-train_examples // 8)
-            evaluations = EPOCHS // CHECKPOINT_EVERY
-            seconds = steps * step_ms[kind] / 1000 + evaluations * queries / queries_per_s[kind]
-            hours += MODELS_PER_KIND * SEEDS * seconds / 3600
-    return hours
+            runs = MODELS_PER_KIND * SEEDS
+            training += runs * EPOCHS * -(-train_examples // BATCH) * step_ms[kind] / 1000 / 3600
+            evaluation += runs * (EPOCHS // CHECKPOINT_EVERY) * queries / queries_per_s[kind] / 3600
+    return training, evaluation
 
 
 def main() -> None:
@@ -167,11 +232,10 @@ def main() -> None:
     parser.add_argument("--shapes", nargs="+", default=["llama8b", "llada8b"], choices=SHAPES)
     parser.add_argument("--prompt-tokens", type=int, default=32)
     parser.add_argument("--answer-tokens", type=int, default=32)
-    parser.add_argument("--train-steps", type=int, default=20)
-    parser.add_argument("--warmup-steps", type=int, default=3)
-    parser.add_argument("--stack", type=int, default=4, help="runs sharing one frozen base")
+    parser.add_argument("--train-steps", type=int, default=20, help="timed steps per run (after a warm-up epoch)")
+    parser.add_argument("--runs", type=int, default=SEEDS, help="runs sharing one frozen base (the seeds)")
     parser.add_argument("--queries", type=int, default=500)
-    parser.add_argument("--eval-batch", type=int, default=64)
+    parser.add_argument("--eval-batch", type=int, default=64, help="batch of the optimised decoder")
     parser.add_argument("--max-new-tokens", type=int, default=32)
     parser.add_argument("--diffusion-steps", type=int, default=32)
     parser.add_argument("--peak-tflops", type=float, default=989.0)
@@ -179,37 +243,46 @@ def main() -> None:
     device = torch.device(args.device)
     dtype = args.dtype or ("bf16" if device.type == "cuda" else "fp32")
 
-    step_ms, shared_step_ms, queries_per_s = {}, {}, {}
-    print(f"device {device}, {dtype}, sequences of {args.prompt_tokens} prompt + {args.answer_tokens} answer tokens")
+    step_ms = {"baseline": {}, "optimised": {}}
+    queries_per_s = {"baseline": {}, "optimised": {}}
+    print(f"device {device}, {dtype}, sequences of {args.prompt_tokens} prompt + {args.answer_tokens} answer tokens, "
+          f"{args.runs} runs per base")
     for name in args.shapes:
         shape = SHAPES[name]
         args.vocab = shape["vocab"]
-        backbone = build(shape, device, dtype)
-        baseline = time_training(backbone, 8, args.train_steps, args.warmup_steps, args, device)
-        shared = time_training(backbone, 8 * args.stack, args.train_steps, args.warmup_steps, args, device)
-        decoding = time_decoding(backbone, args, device)
-        sampler = "greedy" if shape["kind"] == "arm" else f"{args.diffusion_steps}-step diffusion"
+        base = build(shape, device, dtype)
+        decoder = with_seeded_lora(base, LORA, seed=0)
+        decoding = time_decoding(decoder, args, device)
+        base = replace(base, model=decoder.model.unload())
+        training = time_finetuning(base, args, device)
         print(f"\n{name} ({shape['kind']})")
-        print(f"  fine-tuning, baseline (1 run, batch 8):       {baseline['ms_per_step']:8.1f} ms/step "
-              f"{baseline['tokens_per_s']:9.0f} tokens/s  MFU {100 * baseline['mfu']:5.1f}%  "
-              f"peak {baseline['peak']}")
-        print(f"  fine-tuning, {args.stack} runs over one base (batch {8 * args.stack}): "
-              f"{shared['ms_per_step']:8.1f} ms/step = {shared['ms_per_step'] / args.stack:.1f} ms per run-step "
-              f"({baseline['ms_per_step'] * args.stack / shared['ms_per_step']:.2f}x)  MFU {100 * shared['mfu']:5.1f}%  "
-              f"peak {shared['peak']}")
-        print(f"  evaluation, {sampler}, batch {args.eval_batch}: {args.queries} queries in "
-              f"{decoding['seconds']:.1f} s = {decoding['queries_per_s']:.1f} queries/s")
-        step_ms[shape["kind"]] = baseline["ms_per_step"]
-        shared_step_ms[shape["kind"]] = shared["ms_per_step"] / args.stack
-        queries_per_s[shape["kind"]] = decoding["queries_per_s"]
-        del backbone
+        for label, result in (("baseline: runs alone, one after another", training["baseline"]),
+                              (f"stacked: {args.runs} runs over one base, batch {BATCH * args.runs}", training["stacked"])):
+            print(f"  fine-tuning, {label:<44} {result['ms_per_run_step']:8.1f} ms per run-step "
+                  f"{result['tokens_per_s']:9.0f} tokens/s  MFU {100 * result['mfu']:5.1f}%  peak {result['peak']}")
+        print(f"  fine-tuning speed-up: {training['baseline']['seconds'] / training['stacked']['seconds']:.2f}x")
+        for label, result in decoding.items():
+            what = "greedy" if label == "greedy" else f"{args.diffusion_steps}-step diffusion, {label}"
+            same = {True: ", same tokens as the baseline", False: ", TOKENS DIFFER FROM THE BASELINE"}.get(
+                result.get("identical"), "")
+            print(f"  decoding, {what}, batch {result['batch']}: {args.queries} queries in {result['seconds']:.2f} s "
+                  f"= {result['queries_per_s']:.1f} queries/s{same}")
+        for variant, training_key in (("baseline", "baseline"), ("optimised", "stacked")):
+            step_ms[variant][shape["kind"]] = training[training_key]["ms_per_run_step"]
+            queries_per_s[variant][shape["kind"]] = decoding.get(variant, decoding.get("greedy"))["queries_per_s"]
+        del base, decoder
         if device.type == "cuda":
             torch.cuda.empty_cache()
-    if set(step_ms) == {"arm", "mdm"}:
-        print(f"\nprojected Table 1 grid (60 runs, 150 epochs, 15 evaluations each):\n"
-              f"  one run per process at batch 8:         {projected_gpu_hours(step_ms, queries_per_s):8.1f} GPU-hours\n"
-              f"  {args.stack} runs over one base (upper bound): "
-              f"{projected_gpu_hours(shared_step_ms, queries_per_s):8.1f} GPU-hours")
+    if set(step_ms["baseline"]) == {"arm", "mdm"}:
+        hours = {variant: grid_hours(step_ms[variant], queries_per_s[variant]) for variant in step_ms}
+        print(f"\nprojected Table 1 grid (60 runs, 150 epochs, 15 evaluations each), GPU-hours:")
+        for variant, label in (("baseline", "one run per process, batch 8"),
+                               ("optimised", f"{args.runs} runs stacked, fast decoding")):
+            train, evaluation = hours[variant]
+            print(f"  {label:<34} training {train:9.2f}  evaluation {evaluation:9.2f}  total {train + evaluation:9.2f}")
+        (train_b, eval_b), (train_o, eval_o) = hours["baseline"], hours["optimised"]
+        print(f"  ratio (baseline / optimised)       training {train_b / train_o:8.2f}x  evaluation "
+              f"{eval_b / eval_o:8.2f}x  total {(train_b + eval_b) / (train_o + eval_o):8.2f}x")
 
 
 if __name__ == "__main__":

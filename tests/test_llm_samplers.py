@@ -1,7 +1,10 @@
-"""The LLaDA and Dream samplers on a tiny random stand-in with a fixed seed."""
+"""The LLaDA and Dream samplers on a tiny random stand-in with a fixed seed: their schedules, and
+the same tokens as the samplers before issue 5, which computed the logits of every position."""
+import importlib.util
+
 import pytest
 import torch
-from llm_helpers import tiny_standin
+from llm_helpers import ROOT, tiny_standin
 
 from revcurse.llm.backbone import Backbone
 from revcurse.llm.samplers import dream_generate, llada_generate, transfer_schedule
@@ -18,9 +21,9 @@ def recording_logits(name: str):
     backbone = Backbone(spec, build_standin(spec, 64, 0, seed=7).eval(), None, 0, 0, frozenset([0]), MASK)
     calls = []
 
-    def logits(ids, padding_mask):
+    def logits(ids, padding_mask, positions):
         calls.append(ids.clone())
-        return backbone.logits(ids, padding_mask)
+        return backbone.logits(ids, padding_mask, positions)
     return logits, calls
 
 
@@ -62,6 +65,15 @@ def test_llada_is_deterministic_and_needs_whole_blocks():
         llada_generate(logits, PROMPTS, PROMPT_MASK, mask_token_id=MASK, gen_length=8, steps=3, block_length=4)
 
 
+def test_dream_entropy_is_finite_although_the_mask_token_is_excluded():
+    logits, _ = recording_logits("standin_dream")
+    calls = []
+    out = dream_generate(lambda *args: calls.append(logits(*args)) or calls[-1], PROMPTS, PROMPT_MASK,
+                         mask_token_id=MASK, gen_length=8, steps=4, alg="entropy", eps=1e-3)
+    log_probs = torch.log_softmax(calls[0].float().index_fill(-1, torch.tensor([MASK]), -torch.inf), dim=-1)
+    assert torch.isfinite(-torch.special.entr(log_probs.exp()).sum(dim=-1)).all() and not (out == MASK).any()
+
+
 @pytest.mark.parametrize("alg", ["entropy", "maskgit_plus"])
 def test_dream_follows_its_time_schedule_and_commits_everything(alg):
     logits, calls = recording_logits("standin_dream")
@@ -72,3 +84,74 @@ def test_dream_follows_its_time_schedule_and_commits_everything(alg):
     time = torch.linspace(1, eps, steps + 1)
     for step in range(steps - 1):
         assert remaining[step] - remaining[step + 1] == int(remaining[step] * (1 - time[step + 1] / time[step]))
+
+
+def baseline_llada_generate():
+    """The LLaDA sampler before issue 5, which the benchmark keeps as its baseline."""
+    path = ROOT / "benchmarks/llm_speed.py"
+    module_spec = importlib.util.spec_from_file_location("llm_speed", path)
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    return module.baseline_llada_generate
+
+
+def baseline_dream_generate(logits_fn, prompt_ids, padding_mask, *, mask_token_id, gen_length, steps, alg, eps):
+    """Dream's sampler before issue 5: the logits of every position, confidences over the whole
+    answer (with its entropy fixed: p · log p was NaN at the excluded mask token, p = 0)."""
+    start = prompt_ids.shape[1]
+    x = torch.cat([prompt_ids, torch.full((len(prompt_ids), gen_length), mask_token_id)], dim=1)
+    padding_mask = torch.cat([padding_mask, torch.ones((len(prompt_ids), gen_length), dtype=torch.long)], dim=1)
+    timesteps = torch.linspace(1, eps, steps + 1)
+    for step in range(steps):
+        answer = x[:, start:]
+        still_masked = answer == mask_token_id
+        logits = logits_fn(x, padding_mask)[:, start:].float()
+        logits[..., mask_token_id] = -torch.inf
+        log_probs = torch.log_softmax(logits, dim=-1)
+        top_log_prob, candidate = log_probs.max(dim=-1)
+        confidence = -torch.special.entr(log_probs.exp()).sum(dim=-1) if alg == "entropy" else top_log_prob.exp()
+        remaining = int(still_masked[0].sum())
+        t, s = timesteps[step], timesteps[step + 1]
+        count = int(remaining * (1 - s / t)) if step < steps - 1 else remaining
+        if count:
+            chosen = confidence.masked_fill(~still_masked, -torch.inf).topk(count, dim=1).indices
+            answer.scatter_(1, chosen, candidate.gather(1, chosen))
+    return x[:, start:]
+
+
+def random_backbone(name: str, vocab: int = 64) -> Backbone:
+    spec = tiny_standin(name)
+    return Backbone(spec, build_standin(spec, vocab, 0, seed=11).eval(), None, 0, 0, frozenset([0]), MASK)
+
+
+@pytest.mark.parametrize("name", ["standin_llada", "standin_dream"])
+def test_logits_at_positions_are_those_of_the_whole_sequence(name):
+    backbone = random_backbone(name)
+    ids = torch.cat([PROMPTS, torch.full((3, 4), MASK)], dim=1)
+    padding_mask = torch.cat([PROMPT_MASK, torch.ones((3, 4), dtype=torch.long)], dim=1)
+    positions = torch.tensor([[5, 7], [6, 8], [5, 8]])
+    every = backbone.logits(ids, padding_mask)
+    at_positions = backbone.logits(ids, padding_mask, positions)
+    assert at_positions.shape == (3, 2, 64)
+    assert torch.allclose(at_positions, every.gather(1, positions[..., None].expand(-1, -1, 64)), atol=1e-5)
+
+
+@pytest.mark.parametrize("gen_length,steps,block_length", [(8, 8, 8), (12, 6, 4), (4, 8, 4), (16, 16, 8)])
+def test_llada_gives_the_tokens_of_the_baseline_sampler(gen_length, steps, block_length):
+    backbone = random_backbone("standin_llada", vocab=256)
+    prompts = torch.randint(2, 256, (6, 5), generator=torch.Generator().manual_seed(gen_length + steps))
+    prompt_mask = (torch.arange(5) >= torch.tensor([[0], [2], [1], [0], [3], [4]])).long()
+    common = dict(mask_token_id=MASK, gen_length=gen_length, steps=steps, block_length=block_length)
+    fast = llada_generate(backbone.logits, prompts * prompt_mask, prompt_mask, **common)
+    baseline = baseline_llada_generate()(backbone.logits, prompts * prompt_mask, prompt_mask, **common)
+    assert torch.equal(fast, baseline)
+
+
+@pytest.mark.parametrize("alg,steps", [("entropy", 8), ("maskgit_plus", 5), ("entropy", 32)])
+def test_dream_gives_the_tokens_of_the_baseline_sampler(alg, steps):
+    backbone = random_backbone("standin_dream", vocab=256)
+    prompts = torch.randint(2, 256, (6, 5), generator=torch.Generator().manual_seed(steps))
+    prompt_mask = (torch.arange(5) >= torch.tensor([[0], [2], [1], [0], [3], [4]])).long()
+    common = dict(mask_token_id=MASK, gen_length=8, steps=steps, alg=alg, eps=1e-3)
+    fast = dream_generate(backbone.logits, prompts * prompt_mask, prompt_mask, **common)
+    assert torch.equal(fast, baseline_dream_generate(backbone.logits, prompts * prompt_mask, prompt_mask, **common))

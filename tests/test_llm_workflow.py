@@ -20,16 +20,29 @@ def no_hf_cache(monkeypatch, tmp_path):
 
 def test_paper_dry_run_of_table1_lists_the_full_grid_and_only_it(workdir, no_hf_cache):
     output = snakemake("-n", "results/table1.csv", cwd=workdir)
-    assert job_counts(output) == {**DATA_JOBS, "llm_finetune": 4 * 5 * 3, "llm_evaluate": 4 * 5 * 3, "llm_tables": 1}
+    # llm.train.stack_seeds: one training job per (model, task) trains its 3 seeds; each seed is evaluated.
+    assert job_counts(output) == {**DATA_JOBS, "llm_finetune": 4 * 5, "llm_evaluate": 4 * 5 * 3, "llm_tables": 1}
+    job = next(j for j in output.split("\nrule ") if j.startswith("llm_finetune:"))
+    outputs = re.search(r"output: (.*)", job).group(1).split(", ")
+    assert [re.search(r"/seed(\d+)/checkpoints\.json$", o).group(1) for o in outputs] == ["1", "42", "1234"]
     for model in REAL_MODELS:   # no weights on this machine: the dry run warns, once per model
         assert output.count(f"WARNING (dry run; a real run stops here): config.yaml: llm.models.{model}.weights") == 1
 
 
-def test_paper_run_without_weights_stops_before_any_job(workdir, no_hf_cache):
-    output = snakemake("--cores", "1", "results/table1.csv", cwd=workdir, check=False)
-    assert "MissingWeightsError: config.yaml: llm.models." in output
-    assert "--configfile weights.yaml" in output
-    assert "jobid" not in output                         # stopped while building the DAG: no job started
+def test_stacking_seeds_makes_a_third_as_many_training_jobs(workdir, no_hf_cache, tmp_path):
+    (tmp_path / "unstacked.yaml").write_text(json.dumps({"llm": {"train": {"stack_seeds": False}}}))
+    unstacked = snakemake("-n", "results/table1.csv", "--configfile", str(tmp_path / "unstacked.yaml"), cwd=workdir)
+    assert job_counts(unstacked)["llm_finetune"] == 3 * 4 * 5 and job_counts(unstacked)["llm_evaluate"] == 60
+    job = next(j for j in unstacked.split("\nrule ") if j.startswith("llm_finetune:"))
+    assert re.search(r"output: \S+/seed\d+/checkpoints\.json\n", job)            # one run per job
+
+
+def test_stacking_stand_ins_that_train_their_base_is_an_error(workdir, tmp_path):
+    (tmp_path / "standins.yaml").write_text(json.dumps({"llm": {"grid": {"models": ["standin_llama"]}}}))
+    output = snakemake("-n", "results/table1.csv", "--configfile", str(tmp_path / "standins.yaml"), cwd=workdir,
+                       check=False)
+    assert "llm.train.stack_seeds is true, but llm.grid.models has ['standin_llama']" in output
+    assert "set llm.train.stack_seeds: false" in output
 
 
 def test_a_weights_overlay_points_the_registry_at_local_checkpoints(workdir, tmp_path):
@@ -40,13 +53,13 @@ def test_a_weights_overlay_points_the_registry_at_local_checkpoints(workdir, tmp
         overlay["llm"]["models"][model] = {"weights": str(tmp_path / model)}
     (tmp_path / "weights.yaml").write_text(json.dumps(overlay))
     output = snakemake("-n", "results/table1.csv", "--configfile", str(tmp_path / "weights.yaml"), cwd=workdir)
-    assert "WARNING" not in output and job_counts(output)["llm_finetune"] == 60
+    assert "WARNING" not in output and job_counts(output)["llm_finetune"] == 20
 
 
 def test_slurm_profile_requests_a_gpu_per_training_and_evaluation_job(workdir):
     jobs = snakemake("--profile", "slurm", "-n", "results/table1.csv", cwd=workdir).split("\nrule ")
     gpu_jobs = [j for j in jobs if j.startswith(("llm_finetune:", "llm_evaluate:"))]
-    assert len(gpu_jobs) == 120 and all(re.search(r"resources:.*\bgpu=1\b", j) for j in gpu_jobs)
+    assert len(gpu_jobs) == 20 + 60 and all(re.search(r"resources:.*\bgpu=1\b", j) for j in gpu_jobs)
     assert not any("gpu=" in j for j in jobs if j.startswith("llm_tables:"))
 
 

@@ -6,6 +6,7 @@ so Snakemake reruns a job exactly when the settings it depends on change.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import sys
@@ -84,14 +85,25 @@ def toy_eval(args) -> None:
                  100 * counts["successes"].sum() / counts["samples"].sum())
         frames.append(counts)
     frame = pd.concat(frames, ignore_index=True)
-    is_masked_diffusion = run["model_config"]["objective"] == "masked_diffusion"
     frame = frame.assign(
         preset=spec["preset"], model=spec["model"], length=spec["length"], seed=spec["seed"],
-        top_k=settings["top_k"], unmask_order=settings["unmask_order"] if is_masked_diffusion else "n/a",
+        top_k=settings["top_k"], unmask_order=settings["unmask_order"] if model.cfg.reads_mask else "n/a",
         weights=run["weights_used"], train_config_hash=run["config_hash"], config_hash=config_hash(spec),
         code_version=run["provenance"]["code_version"],
     )
     write_parquet(frame, Path(args.out), {"spec": spec, "train_spec": run["spec"], "provenance": provenance()})
+
+
+def probed_as_masked_diffusion(model):
+    """``model``, labelled masked diffusion if it was trained with fixed-rate masking.
+
+    probes.py picks the [M] queries for ``objective == 'masked_diffusion'`` only; a fixed-rate
+    masking model reads [M] exactly as masked diffusion does (the objective changes training
+    only), so it is asked the same queries (docs/ablation.md).
+    """
+    if model.cfg.objective == "fixed_rate_masking":
+        model.cfg = dataclasses.replace(model.cfg, objective="masked_diffusion")
+    return model
 
 
 def toy_probe(args) -> None:
@@ -110,6 +122,7 @@ def toy_probe(args) -> None:
         models = [(run["step"], model)]
     else:
         models, run = load_snapshots(Path(args.checkpoint), spec["weights"], device)
+    models = [(step, probed_as_masked_diffusion(model)) for step, model in models]
     tables: dict[str, list[pd.DataFrame]] = {name: [] for name in names}
     for step, model in models:
         for name, frame in measure(args.measurement, model, spec["length"]).items():
@@ -146,6 +159,15 @@ def table2(args) -> None:
     table.to_csv(args.csv, index=False, float_format="%.4f")
     Path(args.md).write_text(table2_markdown(table))
     log.info("table 2 from %d runs:\n%s", evals.groupby(["model", "length", "seed"]).ngroups, Path(args.md).read_text())
+
+
+def ablation_table(args) -> None:
+    from .ablation import write_outputs
+
+    grid = json.loads(args.grid)
+    table = write_outputs(grid, Path(args.csv), Path(args.per_seed_csv), Path(args.md), Path(args.png),
+                          Path(args.pdf), {"config_hash": args.config_hash})
+    log.info("ablation grid, %d cells:\n%s\n%s", len(table), table.to_string(max_rows=80), Path(args.md).read_text())
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -198,6 +220,16 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--md", required=True)
     p.add_argument("--config-hash", required=True)
     p.set_defaults(func=table2)
+
+    p = sub.add_parser("ablation-table", help="the ablation grid's table, conclusion and figure (revcurse.ablation)")
+    p.add_argument("--grid", required=True, help="revcurse.ablation.grid_record(config) as JSON")
+    p.add_argument("--csv", required=True, help="one row per cell")
+    p.add_argument("--per-seed-csv", required=True, help="one row per cell and seed (the plotted values)")
+    p.add_argument("--md", required=True, help="the written conclusion")
+    p.add_argument("--png", required=True)
+    p.add_argument("--pdf", required=True)
+    p.add_argument("--config-hash", required=True)
+    p.set_defaults(func=ablation_table)
 
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s")

@@ -6,6 +6,9 @@ The paper's two models are two settings of ``ModelConfig``:
   RoPE on q and k, bidirectional attention, masked-diffusion objective;
 * ARM, a one-layer GPT-2: learned absolute positions, causal attention, next-token objective.
 
+A third objective, ``fixed_rate_masking`` (BERT-style: every position masked with the
+fixed probability ``fixed_mask_rate``), exists for the ablation grid (revcurse.ablation).
+
 Position encoding, attention, objective, depth, width and heads are fields, so the
 ablation grid sweeps them without new model code.
 
@@ -28,7 +31,7 @@ from torch import nn
 
 POS_ENCODINGS = ("rope", "learned", "none")
 ATTENTIONS = ("bidirectional", "causal")
-OBJECTIVES = ("masked_diffusion", "next_token")
+OBJECTIVES = ("masked_diffusion", "fixed_rate_masking", "next_token")
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,8 @@ class ModelConfig:
     mlp_ratio: int = 4          # 0: attention-only blocks
     dropout: float = 0.02
     rope_base: float = 10000.0
+    # Probability that a position is masked; objective 'fixed_rate_masking' only.
+    fixed_mask_rate: float = 0.15
     # Token that is never a prediction target (the mask token); its logit is -inf.
     never_predict: int | None = None
 
@@ -59,9 +64,16 @@ class ModelConfig:
             raise ValueError(f"ModelConfig: d_model={self.d_model} is not divisible by n_heads={self.n_heads}")
         if self.pos_encoding == "rope" and (self.d_model // self.n_heads) % 2:
             raise ValueError("ModelConfig: RoPE needs an even head dimension")
+        if not 0.0 < self.fixed_mask_rate <= 1.0:
+            raise ValueError(f"ModelConfig: fixed_mask_rate={self.fixed_mask_rate} is not in (0, 1]")
         if self.objective == "next_token" and self.attention != "causal":
             # A bidirectional next-token model sees the token it must predict.
             raise ValueError("ModelConfig: objective 'next_token' requires attention 'causal'")
+
+    @property
+    def reads_mask(self) -> bool:
+        """Whether the model is trained to fill in [M] (both masking objectives), rather than the next token."""
+        return self.objective != "next_token"
 
     @property
     def head_dim(self) -> int:
@@ -138,7 +150,8 @@ class Attention(nn.Module):
         qkv = self.qkv(x).view(E, B, T, 3, self.cfg.n_heads, self.cfg.head_dim)
         q, k, v = qkv.permute(3, 0, 1, 4, 2, 5).unbind(0)
         if rope is not None:
-            q, k = apply_rope(q, *rope), apply_rope(k, *rope)
+            cos, sin = (table[:T] for table in rope)       # next-token inputs are shorter than seq_len
+            q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
         return q, k, v
 
     def forward(self, x: torch.Tensor, rope) -> torch.Tensor:

@@ -2,7 +2,8 @@
 
 * ARM: the prompt token, then L−1 tokens left to right, each drawn from the top-k of
   the next-token distribution.
-* MDM: [prompt, M, …, M]; L−1 steps, each unmasks one position and fills it with a
+* MDM (and every model trained to fill in [M], e.g. fixed-rate masking in the ablation
+  grid): [prompt, M, …, M]; L−1 steps, each unmasks one position and fills it with a
   draw from the top-k of that position's distribution. Which position is the
   ``unmask_order`` choice (the paper leaves it open, see docs/toy.md):
   ``random`` (a uniformly random order: the reverse of the forward masking process,

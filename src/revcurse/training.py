@@ -90,7 +90,13 @@ def training_loss(model: ToyTransformer, clean: torch.Tensor, mask_id: int,
         logits = model(clean[..., :-1], rng)
         return next_token_loss(logits, clean[..., 1:])
     E, B, L = clean.shape
-    mask_rate = MASK_RATE_EPS + (1 - MASK_RATE_EPS) * member_rand(rng, (B,), clean.device)
+    if model.cfg.objective == "fixed_rate_masking":
+        # The masked-diffusion loss at a constant t: still an unbiased estimate of the mean
+        # per-token CE. A sequence that drew no masked position adds 0 and still counts in
+        # the batch mean (dropping or redrawing it would bias the estimate).
+        mask_rate = torch.full((E, B), model.cfg.fixed_mask_rate, device=clean.device)
+    else:
+        mask_rate = MASK_RATE_EPS + (1 - MASK_RATE_EPS) * member_rand(rng, (B,), clean.device)
     masked = member_rand(rng, (B, L), clean.device) < mask_rate[..., None]
     logits = model(torch.where(masked, mask_id, clean), rng)
     return masked_diffusion_loss(logits, clean, masked, mask_rate)

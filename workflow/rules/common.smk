@@ -77,5 +77,7 @@ def all_targets():
         + theory_targets()
         + dataset_targets()
         + llm_targets()
+        + llm_probe_targets()
         + probe_targets()
+        + ablation_targets()
     )

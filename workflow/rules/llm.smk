@@ -1,6 +1,7 @@
 # Large-scale study (paper §3, App. C; SPEC §6; docs/llm.md): stand-in tokenizer -> LoRA
-# fine-tuning per (model, dataset direction, seed) -> evaluation of every checkpoint -> Table 1,
-# Tables 4-6. The grid, specs and resources come from revcurse.llm.plan.
+# fine-tuning per (model, dataset direction, seed), or per (model, dataset direction) with every
+# seed stacked over one frozen base (llm.train.stack_seeds) -> evaluation of every checkpoint of
+# every seed -> Table 1, Tables 4-6. The grid, specs and resources come from revcurse.llm.plan.
 import revcurse.llm.plan as llm_plan
 from revcurse.data.relational import DATASETS as LLM_DATASETS
 
@@ -8,6 +9,13 @@ LLM = config["llm"]
 LLM_RUN = llm_plan.run_dir(config, "{model}", "{dataset}", "{direction}", "{seed}")   # a wildcard pattern
 LLM_RUN_NAME = "{model}_{dataset}_{direction}_seed{seed}"
 SEED_TABLES = ["table4", "table5", "table6"]
+# llm.train.stack_seeds: one fine-tuning job per (model, dataset, direction) writes every seed's run.
+LLM_STACKED = llm_plan.stacks_seeds(config)
+LLM_FINETUNE_OUTPUTS = (
+    [llm_plan.run_dir(config, "{model}", "{dataset}", "{direction}", seed) + "/checkpoints.json" for seed in LLM["grid"]["seeds"]]
+    if LLM_STACKED else [f"{LLM_RUN}/checkpoints.json"]
+)
+LLM_FINETUNE_NAME = "{model}_{dataset}_{direction}_seeds" if LLM_STACKED else LLM_RUN_NAME
 
 for _model in LLM["grid"]["models"]:
     if _model not in LLM["models"]:
@@ -23,6 +31,9 @@ wildcard_constraints:
 llm_targets = lambda: [f"results/{t}.{ext}" for t in ["table1", *SEED_TABLES] for ext in ("csv", "md")]
 llm_run = lambda wildcards: dict(
     model=wildcards.model, dataset=wildcards.dataset, direction=wildcards.direction, seed=int(wildcards.seed)
+)
+llm_finetune_job = lambda wildcards: llm_plan.finetune_job_spec(
+    config, wildcards.model, wildcards.dataset, wildcards.direction, None if LLM_STACKED else int(wildcards.seed)
 )
 # Inputs of a run's jobs; for a real model this also checks its weights (plan.model_inputs).
 llm_run_inputs = lambda wildcards: {
@@ -52,14 +63,14 @@ rule llm_finetune:
     input:
         unpack(llm_run_inputs),
     output:
-        f"{LLM_RUN}/checkpoints.json",
+        LLM_FINETUNE_OUTPUTS,
     params:
-        spec=lambda wildcards: as_json(llm_plan.finetune_spec(config, **llm_run(wildcards))),
+        spec=lambda wildcards: as_json(llm_finetune_job(wildcards)),
         launcher=llm_plan.launcher(config),
     log:
-        f"{LOG_DIR}/llm/finetune/{LLM_RUN_NAME}.log",
+        f"{LOG_DIR}/llm/finetune/{LLM_FINETUNE_NAME}.log",
     benchmark:
-        f"{BENCH_DIR}/llm/finetune/{LLM_RUN_NAME}.tsv"
+        f"{BENCH_DIR}/llm/finetune/{LLM_FINETUNE_NAME}.tsv"
     threads: lambda wildcards: llm_plan.resources(config, wildcards.model)["threads"]
     resources:
         gpu=llm_plan.gpus(config, "train"),
@@ -75,7 +86,7 @@ rule llm_finetune:
 rule llm_evaluate:
     input:
         unpack(llm_run_inputs),
-        checkpoints=rules.llm_finetune.output[0],
+        checkpoints=f"{LLM_RUN}/checkpoints.json",
     output:
         f"{LLM_RUN}/predictions.parquet",
     params:

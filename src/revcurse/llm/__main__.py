@@ -41,13 +41,18 @@ def direction_records(manifest: str, direction: str):
     return next(d for d in dataset.directions if d.name == direction)
 
 
-def run_backbone(spec: dict, device: torch.device):
-    from .backbone import load_adapted_backbone
+def run_backbone(spec: dict, device: torch.device, stacked_seeds: list[int] | None = None):
+    """The run's model with its seeded adapters; or, with ``stacked_seeds``, the frozen base with
+    the adapters of those runs stacked (their specs differ only in the seed)."""
+    from .backbone import load_backbone, with_seeded_lora, with_stacked_lora
     from .registry import ModelSpec
 
     model = ModelSpec.from_config(spec["model"], spec["model_config"])
     tokenizer = Path(spec["tokenizer"]) if spec["tokenizer"] else None
-    return load_adapted_backbone(model, spec["lora"], device, spec["seed"], tokenizer)
+    backbone = load_backbone(model, device, spec["seed"], tokenizer)
+    if stacked_seeds is None:
+        return with_seeded_lora(backbone, spec["lora"], spec["seed"])
+    return with_stacked_lora(backbone, spec["lora"], stacked_seeds)
 
 
 def tokenizer_command(args) -> None:
@@ -61,31 +66,43 @@ def tokenizer_command(args) -> None:
 
 
 def finetune_command(args) -> None:
+    """One run, or (a list of specs) its seeds stacked over one frozen base: the same files per run."""
     from accelerate import Accelerator
 
     from .batches import encode_example
-    from .finetune import FinetuneSettings, finetune
+    from .finetune import FinetuneSettings, finetune, finetune_stack
 
     from revcurse.training import resolve_device
 
-    spec = json.loads(args.spec)
-    train = spec["train"]
+    job = json.loads(args.spec)
+    stacked = isinstance(job, list)
+    specs, outs = (job if stacked else [job]), [Path(out) for out in args.out]
+    if len(outs) != len(specs):
+        raise SystemExit(f"--out names {len(outs)} files for {len(specs)} run spec(s)")
+    first, train = specs[0], specs[0]["train"]
+    seeds = [spec["seed"] for spec in specs]
     accelerator = Accelerator(cpu=resolve_device(train["device"]).type == "cpu")
-    backbone = run_backbone(spec, accelerator.device)
-    rows = direction_records(args.manifest, spec["direction"]).train
+    backbone = run_backbone(first, accelerator.device, seeds if stacked else None)
+    rows = direction_records(args.manifest, first["direction"]).train
     examples = [encode_example(backbone.tokenizer, r.prompt, r.completion, backbone.eos_token_id,
-                               spec["answer_length"]) for r in rows]
-    settings = FinetuneSettings(
+                               first["answer_length"]) for r in rows]
+    settings = [FinetuneSettings(
         epochs=train["epochs"], batch_size=train["batch_size"], learning_rate=spec["learning_rate"],
         weight_decay=train["weight_decay"], checkpoint_every=train["checkpoint_every"],
         min_mask_rate=train["min_mask_rate"], arm_prompt_in_loss=train["arm_prompt_in_loss"], seed=spec["seed"],
-    )
-    out = Path(args.out)
-    log.info("%s on %s/%s seed %d: %s", spec["model"], spec["dataset"], spec["direction"], spec["seed"], settings)
-    summary = finetune(backbone, examples, settings, out.parent, config_hash(spec), accelerator)
+    ) for spec in specs]
+    log.info("%s on %s/%s seed(s) %s%s: %s", first["model"], first["dataset"], first["direction"], seeds,
+             " stacked over one frozen base" if stacked else "", settings[0])
+    if stacked:
+        summaries = finetune_stack(backbone, examples, settings, [out.parent for out in outs], config_hash(specs),
+                                   accelerator)
+    else:
+        summaries = [finetune(backbone, examples, settings[0], outs[0].parent, config_hash(first), accelerator)]
     if accelerator.is_main_process:
-        record = {"spec": spec, "config_hash": config_hash(spec), **summary, "provenance": llm_provenance()}
-        out.write_text(json.dumps(record, indent=2) + "\n")
+        for spec, summary, out in zip(specs, summaries, outs):
+            record = {"spec": spec, "config_hash": config_hash(spec), **summary,
+                      "trained_with_seeds": seeds, "provenance": llm_provenance()}
+            out.write_text(json.dumps(record, indent=2) + "\n")
 
 
 def evaluate_command(args) -> None:
@@ -154,10 +171,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--out", required=True)
     p.set_defaults(func=tokenizer_command)
 
-    p = sub.add_parser("finetune", help="fine-tune one (model, dataset direction, seed) run")
-    p.add_argument("--spec", required=True, help="run spec as JSON")
+    p = sub.add_parser("finetune", help="fine-tune one (model, dataset direction, seed) run, or stacked seeds")
+    p.add_argument("--spec", required=True, help="run spec as JSON, or a JSON list of run specs that differ only "
+                   "in their seed: trained together over one frozen base (llm.train.stack_seeds)")
     p.add_argument("--manifest", required=True, help="the dataset's manifest.json")
-    p.add_argument("--out", required=True, help="checkpoints.json; checkpoints go next to it")
+    p.add_argument("--out", required=True, nargs="+",
+                   help="checkpoints.json of each run, in the specs' order; its checkpoints go next to it")
     p.set_defaults(func=finetune_command)
 
     p = sub.add_parser("evaluate", help="forward/reverse exact match of every checkpoint of a run")

@@ -13,6 +13,7 @@ objectives and samplers see one interface: ``logits(input_ids, padding_mask)``.
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -20,8 +21,9 @@ import torch
 
 from revcurse.config import derive_seed
 
-from .lora import attach_lora
+from .lora import attach_lora, trainable_state
 from .registry import ModelSpec, resolve_weights
+from .stacked_lora import stack_adapters
 from .standins import build_standin
 from .tokenizer import load_standin_tokenizer
 
@@ -38,9 +40,18 @@ class Backbone:
     stop_token_ids: frozenset[int]   # any of them ends a generated answer
     mask_token_id: int | None        # MDMs only
 
-    def logits(self, input_ids: torch.Tensor, padding_mask: torch.Tensor) -> torch.Tensor:
+    def logits(self, input_ids: torch.Tensor, padding_mask: torch.Tensor,
+               positions: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, L, V) logits; MDMs, given (B, m) ``positions``: (B, m, V), the logits predicting the
+        tokens at those positions, with the LM head run on those positions' hidden states alone
+        (the diffusion samplers need no others, and the head is the largest layer)."""
         if self.spec.kind == "arm":
             return self.model(input_ids=input_ids, attention_mask=padding_mask).logits
+        if positions is not None:
+            # Dream's position i-1 predicts token i (positions are answer tokens, never column 0).
+            head_positions = positions - 1 if self.spec.logits_shift else positions
+            with _lm_head_only_at(self.model, head_positions):
+                return self.model(input_ids=input_ids, **self._bidirectional(padding_mask)).logits
         logits = self.model(input_ids=input_ids, **self._bidirectional(padding_mask)).logits
         if self.spec.logits_shift:
             # Position i-1 predicts token i; position 0 has no predecessor and keeps its own row
@@ -55,6 +66,26 @@ class Backbone:
         blocked = ~padding_mask.bool()[:, None, None, :].expand(-1, 1, padding_mask.shape[1], -1)
         return {"attention_mask": torch.zeros(blocked.shape, dtype=dtype, device=padding_mask.device)
                 .masked_fill(blocked, torch.finfo(dtype).min)}
+
+
+@contextmanager
+def _lm_head_only_at(model: torch.nn.Module, positions: torch.Tensor):
+    """While open, the model's LM head (its output embeddings, a linear layer in every model the
+    project runs: transformers' ``lm_head``, LLaDA's ``ff_out``) receives the (B, m) ``positions``
+    of the final hidden states instead of all of them, so the model returns (B, m, V) logits."""
+    head = model.get_output_embeddings()
+    if not isinstance(head, torch.nn.Linear):
+        raise TypeError(f"the LM head is a {type(head).__name__}, not a linear layer: cannot restrict it to positions")
+
+    def gather(module, args):
+        hidden = args[0]
+        return (hidden.gather(1, positions[..., None].expand(-1, -1, hidden.shape[-1])),)
+
+    handle = head.register_forward_pre_hook(gather)
+    try:
+        yield
+    finally:
+        handle.remove()
 
 
 def load_backbone(spec: ModelSpec, device: torch.device, seed: int, tokenizer_path: Path | None = None) -> Backbone:
@@ -82,12 +113,36 @@ def load_backbone(spec: ModelSpec, device: torch.device, seed: int, tokenizer_pa
 def load_adapted_backbone(spec: ModelSpec, lora: dict, device: torch.device, seed: int,
                           tokenizer_path: Path | None = None) -> Backbone:
     """The backbone with fresh LoRA adapters (seeded), as fine-tuning starts and evaluation rebuilds it."""
-    backbone = load_backbone(spec, device, seed, tokenizer_path)
+    return with_seeded_lora(load_backbone(spec, device, seed, tokenizer_path), lora, seed)
+
+
+def with_seeded_lora(backbone: Backbone, lora: dict, seed: int) -> Backbone:
+    """``backbone`` with peft LoRA adapters drawn from the run ``seed``."""
+    spec = backbone.spec
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(derive_seed(seed, "llm-lora-init"))
         model = attach_lora(backbone.model, spec.lora_targets, lora["r"], lora["alpha"], lora["dropout"],
                             spec.train_base, f"llm.models.{spec.name}.lora_targets")
     return replace(backbone, model=model)
+
+
+def with_stacked_lora(backbone: Backbone, lora: dict, seeds: list[int]) -> Backbone:
+    """``backbone`` (frozen) with the adapters of the runs of ``seeds`` stacked (``stacked_lora.py``),
+    each drawn exactly as ``with_seeded_lora`` draws it for its run alone."""
+    spec = backbone.spec
+    if spec.train_base:
+        raise ValueError(
+            f"config.yaml: llm.models.{spec.name}.train_base is true: its runs train their base weights, so they "
+            f"cannot share one base; set llm.train.stack_seeds: false for it (the quick preset does)")
+    if lora["dropout"]:
+        raise ValueError(f"config.yaml: llm.lora.dropout = {lora['dropout']}: stacked runs (llm.train.stack_seeds) "
+                         f"have no LoRA dropout; set it to 0 or stack_seeds to false")
+    adapters = []
+    for seed in seeds:   # peft draws each run's initial adapters, then gives the base back unchanged
+        wrapped = with_seeded_lora(backbone, lora, seed).model
+        adapters.append(trainable_state(wrapped))
+        wrapped.unload()
+    return replace(backbone, model=stack_adapters(backbone.model, adapters, lora["alpha"] / lora["r"]))
 
 
 def _load_pretrained(spec: ModelSpec):

@@ -60,14 +60,38 @@ def run_files(config: dict, name: str) -> list[str]:
     return [f"{run_dir(config, **run)}/{name}" for run in grid_runs(config)]
 
 
+def stacks_seeds(config: dict) -> bool:
+    """``llm.train.stack_seeds``: one fine-tuning job trains all the grid's seeds of a (model,
+    dataset, direction) together over one frozen base (finetune.py). Only for frozen bases: a
+    model that trains its base weights (the stand-ins) is an error, before any job starts."""
+    if not config["llm"]["train"]["stack_seeds"]:
+        return False
+    trains_base = [m for m in config["llm"]["grid"]["models"] if model_spec(config, m).train_base]
+    if trains_base:
+        raise ValueError(
+            f"config.yaml: llm.train.stack_seeds is true, but llm.grid.models has {trains_base}, which train their "
+            f"base weights (llm.models.<model>.train_base: true), so their seeds cannot share one base; set "
+            f"llm.train.stack_seeds: false (the quick preset does)")
+    return True
+
+
+def finetune_job_spec(config: dict, model: str, dataset: str, direction: str, seed: int | None) -> dict | list[dict]:
+    """What one ``llm_finetune`` job runs: the run of ``seed``, or (stacked, ``seed`` None) the
+    runs of every seed of the grid, in its order."""
+    if seed is not None:
+        return finetune_spec(config, model, dataset, direction, seed)
+    return [finetune_spec(config, model, dataset, direction, s) for s in config["llm"]["grid"]["seeds"]]
+
+
 def finetune_spec(config: dict, model: str, dataset: str, direction: str, seed: int) -> dict:
-    """Everything a fine-tuning run depends on (and nothing it does not, e.g. decoding)."""
+    """Everything a fine-tuning run depends on (and nothing it does not, e.g. decoding, or
+    whether it trains alone or stacked with its other seeds: the same protocol)."""
     llm, spec = config["llm"], model_spec(config, model)
     return {
         "preset": config["preset"],
         **_run_keys(config, model, dataset, direction, seed),
         "learning_rate": spec.learning_rate(dataset),
-        "train": llm["train"],
+        "train": {key: value for key, value in llm["train"].items() if key != "stack_seeds"},
         # An MDM's answer is padded to the generation length it will fill at evaluation.
         "answer_length": llm["eval"]["max_new_tokens"] if spec.kind == "mdm" else None,
     }

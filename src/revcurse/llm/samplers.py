@@ -12,9 +12,13 @@
   The shift of Dream's logits is applied by the backbone, so both the loss and this sampler see
   it (``backbone.py``).
 
-The diffusion samplers take ``logits_fn(input_ids, padding_mask)`` (``Backbone.logits``) with
-``logits[:, i]`` predicting token i, and left-padded prompts; every row has the same number of
-masks at every step, so one ``topk`` serves the whole batch.
+The diffusion samplers take ``logits_fn(input_ids, padding_mask, positions)`` (``Backbone.logits``):
+the logits of the (B, m) ``positions`` only, ``logits[:, j]`` predicting token ``positions[:, j]``,
+and left-padded prompts. A step needs the predictions at the still-masked positions it may commit
+and nothing else, so that is all it asks for: the LM head runs there alone and the confidences are
+computed over those candidates, not the whole answer. Every row has the same number of masks at
+every step, so the candidates are a (B, m) matrix and one ``topk`` serves the whole batch; a step
+the schedule gives no token changes nothing and is skipped.
 """
 from __future__ import annotations
 
@@ -22,7 +26,7 @@ from typing import Callable
 
 import torch
 
-LogitsFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+LogitsFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 DREAM_ALGS = ("entropy", "maskgit_plus")
 
 
@@ -55,15 +59,15 @@ def llada_generate(logits_fn: LogitsFn, prompt_ids: torch.Tensor, padding_mask: 
         raise ValueError(f"steps {steps} is not a multiple of the number of blocks {blocks}")
     x, padding_mask, start = _with_masked_answer(prompt_ids, padding_mask, mask_token_id, gen_length)
     for block in range(blocks):
-        block_end = block_length * (block + 1)          # in answer coordinates
+        block_end = start + block_length * (block + 1)  # later blocks wait their turn
         for count in transfer_schedule(block_length, steps // blocks):
-            answer = x[:, start:]
-            logits = _answer_logits(logits_fn, x, padding_mask, start, mask_token_id)
+            if count == 0:
+                continue
+            positions = _masked_positions(x, start, block_end, mask_token_id)
+            logits = _candidate_logits(logits_fn, x, padding_mask, positions, mask_token_id)
             top_logit, candidate = logits.max(dim=-1)
             confidence = torch.exp(top_logit - torch.logsumexp(logits, dim=-1))  # probability of the argmax
-            confidence = confidence.masked_fill(answer != mask_token_id, -torch.inf)
-            confidence[:, block_end:] = -torch.inf      # later blocks wait their turn
-            _commit(answer, candidate, confidence, count)
+            _commit(x, positions, candidate, confidence, count)
     return x[:, start:]
 
 
@@ -75,19 +79,23 @@ def dream_generate(logits_fn: LogitsFn, prompt_ids: torch.Tensor, padding_mask: 
         raise ValueError(f"Dream alg {alg!r}; expected one of {DREAM_ALGS}")
     x, padding_mask, start = _with_masked_answer(prompt_ids, padding_mask, mask_token_id, gen_length)
     timesteps = torch.linspace(1, eps, steps + 1)
+    remaining = gen_length
     for step in range(steps):
-        answer = x[:, start:]
-        still_masked = answer == mask_token_id
-        log_probs = torch.log_softmax(_answer_logits(logits_fn, x, padding_mask, start, mask_token_id), dim=-1)
-        top_log_prob, candidate = log_probs.max(dim=-1)
-        if alg == "entropy":
-            confidence = (log_probs.exp() * log_probs).sum(dim=-1)     # negative entropy
-        else:
-            confidence = top_log_prob.exp()
-        remaining = int(still_masked[0].sum())
         t, s = timesteps[step], timesteps[step + 1]
         count = int(remaining * (1 - s / t)) if step < steps - 1 else remaining
-        _commit(answer, candidate, confidence.masked_fill(~still_masked, -torch.inf), count)
+        if count == 0:
+            continue
+        positions = _masked_positions(x, start, x.shape[1], mask_token_id)
+        log_probs = torch.log_softmax(_candidate_logits(logits_fn, x, padding_mask, positions, mask_token_id), dim=-1)
+        top_log_prob, candidate = log_probs.max(dim=-1)
+        if alg == "entropy":
+            # Negative entropy, with 0 · log 0 = 0 for the excluded mask token (as Dream's own
+            # sampler, whose log(p + 1e-10) has the same effect); p · log p would be NaN there.
+            confidence = -torch.special.entr(log_probs.exp()).sum(dim=-1)
+        else:
+            confidence = top_log_prob.exp()
+        _commit(x, positions, candidate, confidence, count)
+        remaining -= count
     return x[:, start:]
 
 
@@ -98,16 +106,22 @@ def _with_masked_answer(prompt_ids, padding_mask, mask_token_id, gen_length):
     return x, torch.cat([padding_mask, torch.ones_like(masks)], dim=1), start
 
 
-def _answer_logits(logits_fn, x, padding_mask, start, mask_token_id) -> torch.Tensor:
-    """Logits of the answer positions, in float32; the mask token is never a candidate, so a
-    committed position always holds a real token (a trained model never predicts it anyway)."""
-    logits = logits_fn(x, padding_mask)[:, start:].float()
+def _masked_positions(x: torch.Tensor, start: int, end: int, mask_token_id: int) -> torch.Tensor:
+    """(B, m) columns of the masks in ``x[:, start:end]``, ascending (m is the same in every row)."""
+    masked = (x[:, start:end] == mask_token_id).nonzero()[:, 1]
+    return masked.view(x.shape[0], -1) + start
+
+
+def _candidate_logits(logits_fn, x, padding_mask, positions, mask_token_id) -> torch.Tensor:
+    """Logits at ``positions``, in float32; the mask token is never a candidate, so a committed
+    position always holds a real token (a trained model never predicts it anyway)."""
+    logits = logits_fn(x, padding_mask, positions).float()
     logits[..., mask_token_id] = -torch.inf
     return logits
 
 
-def _commit(answer: torch.Tensor, candidate: torch.Tensor, confidence: torch.Tensor, count: int) -> None:
-    """Write the ``count`` most confident candidates of each row into ``answer`` (a view of x)."""
-    if count:
-        chosen = confidence.topk(count, dim=1).indices
-        answer.scatter_(1, chosen, candidate.gather(1, chosen))
+def _commit(x: torch.Tensor, positions: torch.Tensor, candidate: torch.Tensor, confidence: torch.Tensor,
+            count: int) -> None:
+    """Write the ``count`` most confident candidates of each row into ``x`` at their positions."""
+    chosen = confidence.topk(count, dim=1).indices
+    x.scatter_(1, positions.gather(1, chosen), candidate.gather(1, chosen))

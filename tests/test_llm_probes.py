@@ -1,0 +1,291 @@
+"""Large-scale probes: hook-captured attention scores against scores recomputed from the weights,
+gradient alignment, query construction, schemas, and Figures 6, 7, 9 from fixture tables."""
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import torch.nn.functional as F
+from llm_helpers import registry_entry, tiny_standin, write_tiny_tokenizer
+
+from revcurse.data.relational.records import Statement
+from revcurse.llm.attention_hooks import capture_method, recorded_scores
+from revcurse.llm.backbone import load_adapted_backbone
+from revcurse.llm.probe_figures import FIGURES, llm_attention_correlation, render
+from revcurse.llm.probes import (SCHEMAS, QueryPair, attention_scores, natural_delta, query_pairs, training_dynamics,
+                                 validate, with_run_columns)
+from revcurse.llm.registry import ModelSpec
+
+LORA = {"r": 4, "alpha": 8, "dropout": 0.0}
+NAMES = [("Anna Bell", "Carl Dorn"), ("Erik Falk", "Gina Holm"), ("Gina Holm", "Anna Bell"), ("Carl Dorn", "Erik Falk")]
+
+
+class Direction:
+    """The two splits of a P2C dataset direction that the probes read."""
+
+    eval_forward = [Statement(f"f{i}", "child", "a", "b", f"{a}'s child is", b) for i, (a, b) in enumerate(NAMES)]
+    eval_reverse = [Statement(f"f{i}", "parent", "b", "a", f"{b}'s parent is", a) for i, (a, b) in enumerate(NAMES)]
+
+
+@pytest.fixture(scope="module")
+def tokenizer_path(tmp_path_factory):
+    return write_tiny_tokenizer(tmp_path_factory.mktemp("tok") / "tokenizer.json")
+
+
+def backbone_of(spec, tokenizer_path, seed=1):
+    backbone = load_adapted_backbone(spec, LORA, torch.device("cpu"), seed, tokenizer_path)
+    with torch.no_grad():      # LoRA's B starts at zero: make the adapters matter
+        for name, parameter in backbone.model.named_parameters():
+            if "lora_B" in name:
+                parameter.normal_(0, 0.05)
+    return backbone
+
+
+def gqa_standin(model: str) -> ModelSpec:
+    entry = registry_entry(model)
+    entry["standin"] = {**entry["standin"], "hidden_size": 32, "layers": 2, "heads": 4, "kv_heads": 2,
+                        "intermediate_size": 64}
+    return ModelSpec.from_config(model, entry)
+
+
+def rope(x: torch.Tensor, positions: torch.Tensor, base: float) -> torch.Tensor:
+    """RoPE written out (rotate-half convention of Llama/Qwen2/LLaDA), x: [..., T, d]."""
+    d = x.shape[-1]
+    angles = positions[:, None].double() * base ** (-torch.arange(0, d, 2).double() / d)
+    cos, sin = torch.cat([angles.cos()] * 2, -1), torch.cat([angles.sin()] * 2, -1)
+    return x * cos + torch.cat([-x[..., d // 2:], x[..., : d // 2]], -1) * sin
+
+
+# ---------------------------------------------------------------- hooks
+@pytest.mark.parametrize("spec", [tiny_standin("standin_llada"), gqa_standin("standin_dream")], ids=["llama", "qwen2-gqa"])
+def test_hooked_scores_equal_scores_recomputed_from_the_weights(spec, tokenizer_path):
+    backbone = backbone_of(spec, tokenizer_path)
+    assert capture_method(backbone.model) == "attention_interface"
+    model = backbone.model.get_base_model()
+    config = model.config
+    heads, kv_heads = config.num_attention_heads, config.num_key_value_heads
+    head_dim, base = config.hidden_size // heads, config.rope_parameters["rope_theta"]
+    generator = torch.Generator().manual_seed(0)
+    ids = torch.randint(3, 300, (3, 9), generator=generator)
+    visible = torch.ones_like(ids)
+    visible[1, 4:6] = 0                                              # a placement gap
+    query_pos, key_pos = torch.tensor([0, 7, 3]), torch.tensor([5, 2, 8])
+    with torch.no_grad(), recorded_scores(backbone.model, query_pos, key_pos) as recorder:
+        backbone.logits(ids, visible)
+        hidden = model(input_ids=ids, **backbone._bidirectional(visible), output_hidden_states=True).hidden_states
+    assert len(recorder.per_layer) == 2 * config.num_hidden_layers      # both passes were recorded
+    positions = torch.arange(ids.shape[1])
+    for layer, block in enumerate(model.model.layers):
+        with torch.no_grad():
+            x = block.input_layernorm(hidden[layer])
+            q = block.self_attn.q_proj(x).view(3, -1, heads, head_dim).transpose(1, 2).double()
+            k = block.self_attn.k_proj(x).view(3, -1, kv_heads, head_dim).transpose(1, 2).double()
+        q, k = rope(q, positions, base), rope(k, positions, base)
+        for row in range(3):
+            for head in range(heads):
+                expected = q[row, head, query_pos[row]] @ k[row, head // (heads // kv_heads), key_pos[row]]
+                assert recorder.per_layer[layer][row, head].item() == pytest.approx(expected.item(), rel=1e-4, abs=1e-5)
+
+
+class LLaDARotary(torch.nn.Module):
+    """LLaDA's interface: ``rotary_emb(q, k)`` returns the rotated (q, k), [B, heads, T, d]."""
+
+    def rotate_half(self, x):
+        return torch.cat([-x[..., x.shape[-1] // 2:], x[..., : x.shape[-1] // 2]], -1)
+
+    def forward(self, q, k):
+        positions = torch.arange(q.shape[-2])
+        return rope(q.double(), positions, 10000.0).float(), rope(k.double(), positions, 10000.0).float()
+
+
+class LLaDABlock(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.q_proj, self.k_proj, self.attn_out = (torch.nn.Linear(8, 8, bias=False) for _ in range(3))
+        self.rotary_emb = LLaDARotary()
+
+    def forward(self, x):
+        q, k = (p(x).view(x.shape[0], -1, 2, 4).transpose(1, 2) for p in (self.q_proj, self.k_proj))
+        q, k = self.rotary_emb(q, k)
+        return self.attn_out(F.scaled_dot_product_attention(q, k, k).transpose(1, 2).reshape(x.shape))
+
+
+def apply_rotary_pos_emb(q, k, positions):
+    """Dream's remote code calls a module-level function of this name."""
+    return rope(q.double(), positions, 10000.0).float(), rope(k.double(), positions, 10000.0).float()
+
+
+class DreamAttention(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.layer_idx, self.q_proj, self.k_proj = 0, torch.nn.Linear(8, 8, bias=False), torch.nn.Linear(8, 8, bias=False)
+
+    def forward(self, x):
+        q, k = (p(x).view(x.shape[0], -1, 2, 4).transpose(1, 2) for p in (self.q_proj, self.k_proj))
+        q, k = apply_rotary_pos_emb(q, k, torch.arange(x.shape[1]))
+        return F.scaled_dot_product_attention(q, k, k)
+
+
+@pytest.mark.parametrize("module, method", [(LLaDABlock, "llada_rotary"), (DreamAttention, "rope_function")])
+def test_remote_code_capture_points_see_the_rotated_queries_and_keys(module, method):
+    torch.manual_seed(0)
+    model, x = module(), torch.randn(2, 6, 8)
+    assert capture_method(model) == method
+    query_pos, key_pos = torch.tensor([1, 4]), torch.tensor([5, 0])
+    with torch.no_grad(), recorded_scores(model, query_pos, key_pos) as recorder:
+        model(x)
+    positions = torch.arange(6)
+    q = rope(model.q_proj(x).view(2, 6, 2, 4).transpose(1, 2).double(), positions, 10000.0)
+    k = rope(model.k_proj(x).view(2, 6, 2, 4).transpose(1, 2).double(), positions, 10000.0)
+    expected = torch.stack([(q[r, :, query_pos[r]] * k[r, :, key_pos[r]]).sum(-1) for r in range(2)])
+    assert len(recorder.per_layer) == 1
+    assert torch.allclose(recorder.per_layer[0].double(), expected, atol=1e-5)
+    assert apply_rotary_pos_emb.__name__ == "apply_rotary_pos_emb"      # the original is back
+
+
+# ---------------------------------------------------------------- queries
+def test_mdm_queries_mask_the_entity_span_before_and_after_b(tokenizer_path):
+    backbone = backbone_of(tiny_standin("standin_llada"), tokenizer_path)
+    pair = query_pairs(backbone, Direction, "entity", 8, None)[0]
+    tokenizer, mask = backbone.tokenizer, backbone.mask_token_id
+    anna = tokenizer("Anna Bell", add_special_tokens=False)["input_ids"]
+    carl = tokenizer(" Carl Dorn", add_special_tokens=False)["input_ids"]
+    forward, reverse = pair.forward, pair.reverse
+    assert forward.ids[: len(anna)] == (mask,) * len(anna) and forward.target_id == anna[0]
+    assert forward.ids[forward.b_pos: forward.b_pos + len(carl)] == tuple(carl)
+    assert reverse.ids[reverse.b_pos: reverse.b_pos + 2] == tuple(tokenizer("Carl Dorn", add_special_tokens=False)["input_ids"][:2])
+    assert reverse.ids[reverse.mask_pos:] == (mask,) * len(tokenizer(" Anna Bell", add_special_tokens=False)["input_ids"])
+    assert natural_delta(forward, "forward") > 0 and natural_delta(reverse, "reverse") > 0
+    sequence = query_pairs(backbone, Direction, "sequence", 8, None)[0]
+    assert len(sequence.reverse.ids) == sequence.reverse.mask_pos + 8                 # the sampler's 8 masks
+    assert sequence.forward.ids[-1] == backbone.eos_token_id                          # the training tail
+
+
+def test_placements_share_distances_across_samples_and_hide_the_gap(tokenizer_path):
+    backbone = backbone_of(tiny_standin("standin_llada"), tokenizer_path)
+    pairs = query_pairs(backbone, Direction, "entity", 8, None)
+    frame = attention_scores(backbone, pairs, placements=3, batch_size=5)
+    for direction, rows in frame.groupby("direction"):
+        largest = max(natural_delta(p.query(direction), direction) for p in pairs)
+        assert sorted(rows["delta"].unique()) == [largest, largest + 1, largest + 2]
+        assert (rows["delta"] == rows["natural_delta"] + rows["gap"]).all()
+        assert rows.groupby("delta")["fact_id"].nunique().eq(len(pairs)).all()
+    # A gap of pads is invisible: at gap 0 the score is the one of the query alone.
+    pair = next(p for p in pairs if natural_delta(p.forward, "forward") == frame.loc[frame.direction == "forward", "delta"].min())
+    alone = frame[(frame.fact_id == pair.fact_id) & (frame.direction == "forward") & (frame.gap == 0)]
+    with torch.no_grad(), recorded_scores(backbone.model, torch.tensor([pair.forward.mask_pos]),
+                                          torch.tensor([pair.forward.b_pos])) as recorder:
+        ids = torch.tensor([pair.forward.ids])
+        backbone.logits(ids, torch.ones_like(ids))
+    assert np.allclose(alone.sort_values(["layer", "head"])["score"], torch.stack(recorder.per_layer).flatten(), atol=1e-5)
+
+
+# ---------------------------------------------------------------- gradients
+@pytest.mark.parametrize("model", ["standin_llada", "standin_llama"])
+def test_gradient_cosine_of_identical_queries_is_one(model, tokenizer_path):
+    backbone = backbone_of(tiny_standin(model), tokenizer_path)
+    pair = query_pairs(backbone, Direction, "entity", 8, 1)[0]
+    same = QueryPair(pair.fact_id, pair.reverse, pair.reverse)
+    alignment, probability = training_dynamics(backbone, [same, pair])
+    assert alignment["cosine"].iloc[0] == pytest.approx(1.0, abs=1e-6)
+    assert alignment["inner_product"].iloc[0] == pytest.approx(alignment["grad_norm_forward"].iloc[0] ** 2, rel=1e-5)
+    assert alignment["parameters"].iloc[0] == sum(p.numel() for p in backbone.model.parameters() if p.requires_grad)
+    assert abs(alignment["cosine"].iloc[1]) < 1 - 1e-3
+    assert probability["probability"].between(0, 1).all() and (probability["rank"] >= 1).all()
+
+
+def test_gradient_covers_the_adapters_only_when_the_base_is_frozen(tokenizer_path):
+    backbone = backbone_of(tiny_standin("standin_llada", train_base=False), tokenizer_path)
+    pair = query_pairs(backbone, Direction, "entity", 8, 1)[0]
+    alignment, _ = training_dynamics(backbone, [pair])
+    adapters = sum(p.numel() for n, p in backbone.model.named_parameters() if "lora_" in n)
+    assert alignment["parameters"].iloc[0] == adapters
+
+
+# ---------------------------------------------------------------- schemas
+RUN = {"preset": "test", "model": "standin_llada", "label": "LLaDA stand-in", "kind": "mdm", "task": "P2C",
+       "dataset": "parent_child", "trained_direction": "p2c", "seed": 1, "context": "entity", "config_hash": "c",
+       "train_config_hash": "t", "code_version": "v"}
+
+
+def test_probe_tables_follow_their_schemas(tokenizer_path):
+    backbone = backbone_of(tiny_standin("standin_llada"), tokenizer_path)
+    pairs = query_pairs(backbone, Direction, "entity", 8, None)
+    alignment, probability = training_dynamics(backbone, pairs)
+    tables = {"llm_attention": attention_scores(backbone, pairs, 2, 8), "llm_gradient_alignment": alignment,
+              "llm_query_probability": probability}
+    for name, frame in tables.items():
+        table = with_run_columns(frame.assign(epoch=5), name, RUN)
+        assert list(table.columns) == list(SCHEMAS[name])
+    with pytest.raises(ValueError, match="columns"):
+        validate(table.drop(columns="rank"), "llm_query_probability")
+    with pytest.raises(ValueError, match="wrong column types"):
+        validate(table.assign(rank=table["rank"].astype(float)), "llm_query_probability")
+    with pytest.raises(ValueError, match="null values"):
+        validate(table.assign(probability=np.nan), "llm_query_probability")
+    with pytest.raises(ValueError, match="no rows"):
+        validate(table.iloc[:0], "llm_query_probability")
+
+
+# ---------------------------------------------------------------- figures from fixtures
+def fixture_tables(rng=np.random.default_rng(0)) -> dict[str, pd.DataFrame]:
+    rows_attention, rows_alignment, rows_probability = [], [], []
+    for model, label, kind in (("llada", "LLaDA 8B", "mdm"), ("llama", "LLaMA-3.1 8B", "arm")):
+        run = {**RUN, "model": model, "label": label, "kind": kind}
+        for seed in (1, 42):
+            for epoch in (10, 20):
+                for sample in range(6):
+                    fact = f"f{sample}"
+                    rows_alignment.append({**run, "seed": seed, "epoch": epoch, "fact_id": fact,
+                                           "inner_product": rng.normal(1), "cosine": rng.uniform(0, 1),
+                                           "grad_norm_forward": 1.0, "grad_norm_reverse": 1.0, "parameters": 10})
+                    for direction in ("forward", "reverse"):
+                        rows_probability.append({**run, "seed": seed, "epoch": epoch, "fact_id": fact, "direction": direction,
+                                                 "target_id": 7, "target_token": "x", "read_pos": 3,
+                                                 "probability": rng.uniform(0.01, 1), "rank": int(rng.integers(1, 50))})
+                        if kind == "mdm":
+                            for delta in (5, 6):
+                                for layer in range(2):
+                                    for head in range(2):
+                                        rows_attention.append({
+                                            **run, "seed": seed, "epoch": epoch, "fact_id": fact, "direction": direction,
+                                            "layer": layer, "head": head, "kv_head": head, "mask_pos": 0, "b_pos": delta,
+                                            "delta": delta, "natural_delta": 5, "gap": delta - 5,
+                                            "score": sample + rng.normal(0, 0.5), "head_dim": 16, "rope_base": 10000.0})
+    frames = {"llm_attention": rows_attention, "llm_gradient_alignment": rows_alignment,
+              "llm_query_probability": rows_probability}
+    return {name: validate(pd.DataFrame(rows)[list(SCHEMAS[name])], name) for name, rows in frames.items()}
+
+
+def test_correlation_pairs_forward_and_reverse_placements_over_samples():
+    attention = fixture_tables()["llm_attention"]
+    correlation = llm_attention_correlation(attention, "per_pair")
+    run = attention[(attention.seed == 1) & (attention.epoch == 20) & (attention.layer == 1) & (attention["head"] == 0)]
+    fwd = run[(run.direction == "forward") & (run.delta == 5)].sort_values("fact_id")["score"]
+    rev = run[(run.direction == "reverse") & (run.delta == 6)].sort_values("fact_id")["score"]
+    bin_11 = correlation[(correlation.layer == 1) & (correlation["head"] == 0) & (correlation.distance_sum == 11)]
+    rev_5 = run[(run.direction == "reverse") & (run.delta == 5)].sort_values("fact_id")["score"]
+    fwd_6 = run[(run.direction == "forward") & (run.delta == 6)].sort_values("fact_id")["score"]
+    per_seed_1 = (np.corrcoef(fwd, rev)[0, 1] + np.corrcoef(fwd_6, rev_5)[0, 1]) / 2
+    assert bin_11["epoch"].iloc[0] == 20 and bin_11["seeds"].iloc[0] == 2
+    seed_42 = attention[(attention.seed == 42) & (attention.epoch == 20) & (attention.layer == 1) & (attention["head"] == 0)]
+
+    def corr(data, d_fwd, d_rev):
+        f = data[(data.direction == "forward") & (data.delta == d_fwd)].sort_values("fact_id")["score"]
+        r = data[(data.direction == "reverse") & (data.delta == d_rev)].sort_values("fact_id")["score"]
+        return np.corrcoef(f, r)[0, 1]
+
+    per_seed_42 = (corr(seed_42, 5, 6) + corr(seed_42, 6, 5)) / 2
+    assert bin_11["correlation"].iloc[0] == pytest.approx((per_seed_1 + per_seed_42) / 2)
+
+
+@pytest.mark.parametrize("name", sorted(FIGURES))
+def test_figures_render_from_fixture_tables(name, tmp_path):
+    settings = {"correlation_pooling": "per_pair"}
+    table = render(name, fixture_tables(), settings, tmp_path / f"{name}.png", tmp_path / f"{name}.pdf",
+                   tmp_path / f"{name}.csv", {"figure": name, "preset": "test", "config_hash": "c", "code_version": "v"},
+                   {"torch": torch.__version__})
+    assert (tmp_path / f"{name}.png").stat().st_size > 10_000 and (tmp_path / f"{name}.pdf").exists()
+    assert not table.empty and (pd.read_csv(tmp_path / f"{name}.csv")["preset"] == "test").all()
+    if name == "fig9":
+        assert set(table["model"]) == {"llada", "llama"} and (table["epoch"] == 20).all()
+
