@@ -35,7 +35,8 @@ PAPER_RUNS = {"mdm": 2 * 2 * 3, "arm": 2 * 2 * 3}     # models of the kind x {P2
 PAPER_SAMPLES, PAPER_CHECKPOINTS = 250, 15
 
 
-def synthetic_pairs(count: int, entity_tokens: int, relation_tokens: int, vocab: int, mask: int | None) -> list[QueryPair]:
+def synthetic_pairs(count: int, entity_tokens: int, relation_tokens: int, vocab: int,
+                    mask: int | None) -> list[QueryPair]:
     """Query pairs of the study's shape from random token ids (the ARM's are the prefixes)."""
     generator = torch.Generator().manual_seed(0)
     pairs = []
@@ -80,8 +81,10 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--entity-tokens", type=int, default=4)
     parser.add_argument("--relation-tokens", type=int, default=4)
+    parser.add_argument("--threads", type=int, default=1, help="CPU threads (tiny shapes are fastest on one)")
     args = parser.parse_args()
     device = torch.device(args.device)
+    torch.set_num_threads(args.threads)
     dtype = args.dtype or ("bf16" if device.type == "cuda" else "fp32")
     print(f"device {device}, {dtype}, {args.samples} samples, {args.placements} placements, batch {args.batch_size}")
     grid_hours = 0.0
@@ -96,7 +99,7 @@ def main() -> None:
         training_dynamics(backbone, pairs[:2])                                  # warm-up (kernels, allocator)
         _, dynamics_s, dynamics_gib = timed(device, training_dynamics, backbone, pairs)
         per_sample = dynamics_s / len(pairs)
-        line = (f"{name}: {adapters / 1e6:.1f}M trainable (LoRA) parameters; dynamics {per_sample * 1e3:.0f} ms/sample "
+        line = (f"{name}: {adapters:,} trainable (LoRA) parameters; dynamics {per_sample * 1e3:.0f} ms/sample "
                 f"(2 fwd + 2 bwd), peak {dynamics_gib:.2f} GiB")
         per_checkpoint = per_sample * PAPER_SAMPLES
         if shape["kind"] == "mdm":

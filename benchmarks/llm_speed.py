@@ -176,7 +176,8 @@ def time_finetuning(base: Backbone, args, device: torch.device) -> dict[str, dic
         results["stacked"] = {"seconds": summaries[0]["epoch_seconds"][-1], "peak": peak(device)}
     for result in results.values():      # per run-step: the time of one run's optimiser step
         seconds_per_run_step = result["seconds"] / (args.runs * args.train_steps)
-        result |= {"ms_per_run_step": 1000 * seconds_per_run_step, "tokens_per_s": args.runs * tokens / result["seconds"],
+        result |= {"ms_per_run_step": 1000 * seconds_per_run_step,
+                   "tokens_per_s": args.runs * tokens / result["seconds"],
                    "mfu": args.runs * flops / result["seconds"] / (args.peak_tflops * 1e12)}
     return results
 
@@ -202,7 +203,8 @@ def time_decoding(backbone: Backbone, args, device: torch.device) -> dict[str, d
 
 def _decode(sampler, prompts, batch_size: int, backbone: Backbone, device: torch.device) -> dict:
     backbone.model.eval()
-    batches = [query_batch(prompts[i : i + batch_size], backbone.pad_token_id) for i in range(0, len(prompts), batch_size)]
+    batches = [query_batch(prompts[i : i + batch_size], backbone.pad_token_id)
+               for i in range(0, len(prompts), batch_size)]
     sampler(batches[0][0].to(device), batches[0][1].to(device))            # warm-up
     sync(device)
     started = time.perf_counter()
@@ -225,7 +227,7 @@ def grid_hours(step_ms: dict[str, float], queries_per_s: dict[str, float]) -> tu
     return training, evaluation
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--dtype", default=None, help="bf16 on CUDA, fp32 on the CPU by default")
@@ -239,7 +241,7 @@ def main() -> None:
     parser.add_argument("--max-new-tokens", type=int, default=32)
     parser.add_argument("--diffusion-steps", type=int, default=32)
     parser.add_argument("--peak-tflops", type=float, default=989.0)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     device = torch.device(args.device)
     dtype = args.dtype or ("bf16" if device.type == "cuda" else "fp32")
 
@@ -256,8 +258,9 @@ def main() -> None:
         base = replace(base, model=decoder.model.unload())
         training = time_finetuning(base, args, device)
         print(f"\n{name} ({shape['kind']})")
+        stacked_label = f"stacked: {args.runs} runs over one base, batch {BATCH * args.runs}"
         for label, result in (("baseline: runs alone, one after another", training["baseline"]),
-                              (f"stacked: {args.runs} runs over one base, batch {BATCH * args.runs}", training["stacked"])):
+                              (stacked_label, training["stacked"])):
             print(f"  fine-tuning, {label:<44} {result['ms_per_run_step']:8.1f} ms per run-step "
                   f"{result['tokens_per_s']:9.0f} tokens/s  MFU {100 * result['mfu']:5.1f}%  peak {result['peak']}")
         print(f"  fine-tuning speed-up: {training['baseline']['seconds'] / training['stacked']['seconds']:.2f}x")

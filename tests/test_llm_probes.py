@@ -1,5 +1,7 @@
 """Large-scale probes: hook-captured attention scores against scores recomputed from the weights,
 gradient alignment, query construction, schemas, and Figures 6, 7, 9 from fixture tables."""
+from itertools import product
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -56,7 +58,8 @@ def rope(x: torch.Tensor, positions: torch.Tensor, base: float) -> torch.Tensor:
 
 
 # ---------------------------------------------------------------- hooks
-@pytest.mark.parametrize("spec", [tiny_standin("standin_llada"), gqa_standin("standin_dream")], ids=["llama", "qwen2-gqa"])
+@pytest.mark.parametrize("spec", [tiny_standin("standin_llada"), gqa_standin("standin_dream")],
+                         ids=["llama", "qwen2-gqa"])
 def test_hooked_scores_equal_scores_recomputed_from_the_weights(spec, tokenizer_path):
     backbone = backbone_of(spec, tokenizer_path)
     assert capture_method(backbone.model) == "attention_interface"
@@ -117,7 +120,8 @@ def apply_rotary_pos_emb(q, k, positions):
 class DreamAttention(torch.nn.Module):
     def __init__(self):
         super().__init__()
-        self.layer_idx, self.q_proj, self.k_proj = 0, torch.nn.Linear(8, 8, bias=False), torch.nn.Linear(8, 8, bias=False)
+        self.layer_idx = 0
+        self.q_proj, self.k_proj = torch.nn.Linear(8, 8, bias=False), torch.nn.Linear(8, 8, bias=False)
 
     def forward(self, x):
         q, k = (p(x).view(x.shape[0], -1, 2, 4).transpose(1, 2) for p in (self.q_proj, self.k_proj))
@@ -152,8 +156,10 @@ def test_mdm_queries_mask_the_entity_span_before_and_after_b(tokenizer_path):
     forward, reverse = pair.forward, pair.reverse
     assert forward.ids[: len(anna)] == (mask,) * len(anna) and forward.target_id == anna[0]
     assert forward.ids[forward.b_pos: forward.b_pos + len(carl)] == tuple(carl)
-    assert reverse.ids[reverse.b_pos: reverse.b_pos + 2] == tuple(tokenizer("Carl Dorn", add_special_tokens=False)["input_ids"][:2])
-    assert reverse.ids[reverse.mask_pos:] == (mask,) * len(tokenizer(" Anna Bell", add_special_tokens=False)["input_ids"])
+    carl_in_prompt = tokenizer("Carl Dorn", add_special_tokens=False)["input_ids"]
+    assert reverse.ids[reverse.b_pos: reverse.b_pos + len(carl_in_prompt)] == tuple(carl_in_prompt)
+    answer = tokenizer(" Anna Bell", add_special_tokens=False)["input_ids"]
+    assert reverse.ids[reverse.mask_pos:] == (mask,) * len(answer) and reverse.target_id == answer[0]
     assert natural_delta(forward, "forward") > 0 and natural_delta(reverse, "reverse") > 0
     sequence = query_pairs(backbone, Direction, "sequence", 8, None)[0]
     assert len(sequence.reverse.ids) == sequence.reverse.mask_pos + 8                 # the sampler's 8 masks
@@ -170,13 +176,15 @@ def test_placements_share_distances_across_samples_and_hide_the_gap(tokenizer_pa
         assert (rows["delta"] == rows["natural_delta"] + rows["gap"]).all()
         assert rows.groupby("delta")["fact_id"].nunique().eq(len(pairs)).all()
     # A gap of pads is invisible: at gap 0 the score is the one of the query alone.
-    pair = next(p for p in pairs if natural_delta(p.forward, "forward") == frame.loc[frame.direction == "forward", "delta"].min())
+    closest = frame.loc[frame["direction"] == "forward", "delta"].min()
+    pair = next(p for p in pairs if natural_delta(p.forward, "forward") == closest)
     alone = frame[(frame.fact_id == pair.fact_id) & (frame.direction == "forward") & (frame.gap == 0)]
     with torch.no_grad(), recorded_scores(backbone.model, torch.tensor([pair.forward.mask_pos]),
                                           torch.tensor([pair.forward.b_pos])) as recorder:
         ids = torch.tensor([pair.forward.ids])
         backbone.logits(ids, torch.ones_like(ids))
-    assert np.allclose(alone.sort_values(["layer", "head"])["score"], torch.stack(recorder.per_layer).flatten(), atol=1e-5)
+    own = torch.stack(recorder.per_layer).flatten()
+    assert np.allclose(alone.sort_values(["layer", "head"])["score"], own, atol=1e-5)
 
 
 # ---------------------------------------------------------------- gradients
@@ -227,65 +235,56 @@ def test_probe_tables_follow_their_schemas(tokenizer_path):
 
 
 # ---------------------------------------------------------------- figures from fixtures
-def fixture_tables(rng=np.random.default_rng(0)) -> dict[str, pd.DataFrame]:
-    rows_attention, rows_alignment, rows_probability = [], [], []
-    for model, label, kind in (("llada", "LLaDA 8B", "mdm"), ("llama", "LLaMA-3.1 8B", "arm")):
-        run = {**RUN, "model": model, "label": label, "kind": kind}
-        for seed in (1, 42):
-            for epoch in (10, 20):
-                for sample in range(6):
-                    fact = f"f{sample}"
-                    rows_alignment.append({**run, "seed": seed, "epoch": epoch, "fact_id": fact,
-                                           "inner_product": rng.normal(1), "cosine": rng.uniform(0, 1),
-                                           "grad_norm_forward": 1.0, "grad_norm_reverse": 1.0, "parameters": 10})
-                    for direction in ("forward", "reverse"):
-                        rows_probability.append({**run, "seed": seed, "epoch": epoch, "fact_id": fact, "direction": direction,
-                                                 "target_id": 7, "target_token": "x", "read_pos": 3,
-                                                 "probability": rng.uniform(0.01, 1), "rank": int(rng.integers(1, 50))})
-                        if kind == "mdm":
-                            for delta in (5, 6):
-                                for layer in range(2):
-                                    for head in range(2):
-                                        rows_attention.append({
-                                            **run, "seed": seed, "epoch": epoch, "fact_id": fact, "direction": direction,
-                                            "layer": layer, "head": head, "kv_head": head, "mask_pos": 0, "b_pos": delta,
-                                            "delta": delta, "natural_delta": 5, "gap": delta - 5,
-                                            "score": sample + rng.normal(0, 0.5), "head_dim": 16, "rope_base": 10000.0})
-    frames = {"llm_attention": rows_attention, "llm_gradient_alignment": rows_alignment,
-              "llm_query_probability": rows_probability}
-    return {name: validate(pd.DataFrame(rows)[list(SCHEMAS[name])], name) for name, rows in frames.items()}
+MODELS = {"llada": ("LLaDA 8B", "mdm"), "llama": ("LLaMA-3.1 8B", "arm")}
+SEEDS, EPOCHS, SAMPLES, DELTAS = (1, 42), (10, 20), 6, (5, 6)
+
+
+def fixture_tables() -> dict[str, pd.DataFrame]:
+    """Probe tables of two models (one MDM), two seeds and checkpoints, six samples, two placements."""
+    rng = np.random.default_rng(0)
+    rows = {name: [] for name in SCHEMAS}
+    for (model, (label, kind)), seed, epoch, sample in product(MODELS.items(), SEEDS, EPOCHS, range(SAMPLES)):
+        run = {**RUN, "model": model, "label": label, "kind": kind, "seed": seed, "epoch": epoch,
+               "fact_id": f"f{sample}"}
+        rows["llm_gradient_alignment"].append({**run, "inner_product": rng.normal(1), "cosine": rng.uniform(0, 1),
+                                               "grad_norm_forward": 1.0, "grad_norm_reverse": 1.0, "parameters": 10})
+        for direction in ("forward", "reverse"):
+            rows["llm_query_probability"].append({**run, "direction": direction, "target_id": 7, "target_token": "x",
+                                                  "read_pos": 3, "probability": rng.uniform(0.01, 1),
+                                                  "rank": int(rng.integers(1, 50))})
+            for delta, layer, head in product(DELTAS if kind == "mdm" else (), range(2), range(2)):
+                rows["llm_attention"].append({
+                    **run, "direction": direction, "layer": layer, "head": head, "kv_head": head, "mask_pos": 0,
+                    "b_pos": delta, "delta": delta, "natural_delta": 5, "gap": delta - 5,
+                    "score": sample + rng.normal(0, 0.5), "head_dim": 16, "rope_base": 10000.0})
+    return {name: validate(pd.DataFrame(table)[list(SCHEMAS[name])], name) for name, table in rows.items()}
 
 
 def test_correlation_pairs_forward_and_reverse_placements_over_samples():
     attention = fixture_tables()["llm_attention"]
     correlation = llm_attention_correlation(attention, "per_pair")
-    run = attention[(attention.seed == 1) & (attention.epoch == 20) & (attention.layer == 1) & (attention["head"] == 0)]
-    fwd = run[(run.direction == "forward") & (run.delta == 5)].sort_values("fact_id")["score"]
-    rev = run[(run.direction == "reverse") & (run.delta == 6)].sort_values("fact_id")["score"]
-    bin_11 = correlation[(correlation.layer == 1) & (correlation["head"] == 0) & (correlation.distance_sum == 11)]
-    rev_5 = run[(run.direction == "reverse") & (run.delta == 5)].sort_values("fact_id")["score"]
-    fwd_6 = run[(run.direction == "forward") & (run.delta == 6)].sort_values("fact_id")["score"]
-    per_seed_1 = (np.corrcoef(fwd, rev)[0, 1] + np.corrcoef(fwd_6, rev_5)[0, 1]) / 2
-    assert bin_11["epoch"].iloc[0] == 20 and bin_11["seeds"].iloc[0] == 2
-    seed_42 = attention[(attention.seed == 42) & (attention.epoch == 20) & (attention.layer == 1) & (attention["head"] == 0)]
+    head = attention[(attention["epoch"] == 20) & (attention["layer"] == 1) & (attention["head"] == 0)]
 
-    def corr(data, d_fwd, d_rev):
-        f = data[(data.direction == "forward") & (data.delta == d_fwd)].sort_values("fact_id")["score"]
-        r = data[(data.direction == "reverse") & (data.delta == d_rev)].sort_values("fact_id")["score"]
-        return np.corrcoef(f, r)[0, 1]
+    def corr(seed: int, delta_forward: int, delta_reverse: int) -> float:
+        """Pearson over samples of one (Δ1, Δ2) pair of one seed."""
+        def scores(direction, delta):
+            rows = head[(head["seed"] == seed) & (head["direction"] == direction) & (head["delta"] == delta)]
+            return rows.sort_values("fact_id")["score"]
+        return np.corrcoef(scores("forward", delta_forward), scores("reverse", delta_reverse))[0, 1]
 
-    per_seed_42 = (corr(seed_42, 5, 6) + corr(seed_42, 6, 5)) / 2
-    assert bin_11["correlation"].iloc[0] == pytest.approx((per_seed_1 + per_seed_42) / 2)
+    bin_11 = correlation[(correlation["layer"] == 1) & (correlation["head"] == 0) & (correlation["distance_sum"] == 11)]
+    per_seed = [(corr(seed, 5, 6) + corr(seed, 6, 5)) / 2 for seed in SEEDS]      # the bin's two pairs
+    assert len(bin_11) == 1 and bin_11["epoch"].iloc[0] == 20 and bin_11["seeds"].iloc[0] == 2
+    assert bin_11["correlation"].iloc[0] == pytest.approx(np.mean(per_seed))
 
 
 @pytest.mark.parametrize("name", sorted(FIGURES))
 def test_figures_render_from_fixture_tables(name, tmp_path):
-    settings = {"correlation_pooling": "per_pair"}
-    table = render(name, fixture_tables(), settings, tmp_path / f"{name}.png", tmp_path / f"{name}.pdf",
-                   tmp_path / f"{name}.csv", {"figure": name, "preset": "test", "config_hash": "c", "code_version": "v"},
+    stamp = {"figure": name, "preset": "test", "config_hash": "c", "code_version": "v"}
+    paths = [tmp_path / f"{name}.{ext}" for ext in ("png", "pdf", "csv")]
+    table = render(name, fixture_tables(), {"correlation_pooling": "per_pair"}, *paths, stamp,
                    {"torch": torch.__version__})
-    assert (tmp_path / f"{name}.png").stat().st_size > 10_000 and (tmp_path / f"{name}.pdf").exists()
-    assert not table.empty and (pd.read_csv(tmp_path / f"{name}.csv")["preset"] == "test").all()
+    assert paths[0].stat().st_size > 10_000 and paths[1].exists()
+    assert not table.empty and (pd.read_csv(paths[2])["preset"] == "test").all()
     if name == "fig9":
-        assert set(table["model"]) == {"llada", "llama"} and (table["epoch"] == 20).all()
-
+        assert set(table["model"]) == set(MODELS) and (table["epoch"] == 20).all()

@@ -16,6 +16,7 @@ from revcurse.config import resolve_config
 from revcurse.llm.backbone import load_adapted_backbone
 from revcurse.llm.lora import trainable_state
 from revcurse.llm.probe_cli import main as probe_cli
+from revcurse.llm.probe_cli import selected_checkpoints
 from revcurse.llm.probe_plan import probe_files, probe_runs, probe_spec
 
 FIGURES = ["results/figures/fig6_llm_attention_correlation.png", "results/figures/fig7_llm_training_dynamics.png",
@@ -61,7 +62,8 @@ def test_probe_cli_measures_every_checkpoint_of_a_run(tmp_path, monkeypatch):
     config["llm"]["probes"].update(samples=None, placements=2)
     spec = {**probe_spec(config, "standin_llada", "parent_child", "p2c", 1), "tokenizer": str(tokenizer)}
     monkeypatch.setattr(llm_main, "direction_records", lambda manifest, direction: Direction)
-    outs = {name: tmp_path / f"{name}.parquet" for name in ("llm_attention", "llm_gradient_alignment", "llm_query_probability")}
+    outs = {name: tmp_path / f"{name}.parquet"
+            for name in ("llm_attention", "llm_gradient_alignment", "llm_query_probability")}
     common = ["--spec", json.dumps(spec), "--manifest", "unused", "--checkpoints", str(run / "checkpoints.json")]
     probe_cli(["measure", "attention", *common, "--out", f"llm_attention={outs['llm_attention']}"])
     probe_cli(["measure", "dynamics", *common, "--out", f"llm_gradient_alignment={outs['llm_gradient_alignment']}",
@@ -70,7 +72,15 @@ def test_probe_cli_measures_every_checkpoint_of_a_run(tmp_path, monkeypatch):
     assert sorted(attention["epoch"].unique()) == [1, 2] and set(attention["train_config_hash"]) == {"train"}
     assert (attention.groupby("direction")["delta"].nunique() == 2).all()
     assert len(pd.read_parquet(outs["llm_gradient_alignment"])) == 2 * len(Direction.eval_forward)
-    probe_cli(["figure", "fig9", "--inputs", str(outs["llm_query_probability"]), "--settings", json.dumps(spec["probes"]),
-               "--png", str(tmp_path / "fig9.png"), "--pdf", str(tmp_path / "fig9.pdf"), "--csv", str(tmp_path / "fig9.csv"),
-               "--config-hash", "c"])
+    figure = [f"--{ext}={tmp_path / f'fig9.{ext}'}" for ext in ("png", "pdf", "csv")]
+    probe_cli(["figure", "fig9", "--inputs", str(outs["llm_query_probability"]),
+               "--settings", json.dumps(config["llm"]["probes"]), *figure, "--config-hash", "c"])
     assert (tmp_path / "fig9.png").exists()
+
+
+def test_checkpoint_selection_is_by_epoch_not_by_name():
+    checkpoints = {"checkpoints": {"10": "checkpoints/epoch0010.safetensors", "5": "checkpoints/epoch0005.safetensors"}}
+    assert [epoch for epoch, _ in selected_checkpoints(checkpoints, "all")] == [5, 10]
+    assert selected_checkpoints(checkpoints, "final") == [(10, "checkpoints/epoch0010.safetensors")]
+    with pytest.raises(ValueError, match="llm.probes.checkpoints"):
+        selected_checkpoints(checkpoints, "last")

@@ -65,15 +65,6 @@ def test_llada_is_deterministic_and_needs_whole_blocks():
         llada_generate(logits, PROMPTS, PROMPT_MASK, mask_token_id=MASK, gen_length=8, steps=3, block_length=4)
 
 
-def test_dream_entropy_is_finite_although_the_mask_token_is_excluded():
-    logits, _ = recording_logits("standin_dream")
-    calls = []
-    out = dream_generate(lambda *args: calls.append(logits(*args)) or calls[-1], PROMPTS, PROMPT_MASK,
-                         mask_token_id=MASK, gen_length=8, steps=4, alg="entropy", eps=1e-3)
-    log_probs = torch.log_softmax(calls[0].float().index_fill(-1, torch.tensor([MASK]), -torch.inf), dim=-1)
-    assert torch.isfinite(-torch.special.entr(log_probs.exp()).sum(dim=-1)).all() and not (out == MASK).any()
-
-
 @pytest.mark.parametrize("alg", ["entropy", "maskgit_plus"])
 def test_dream_follows_its_time_schedule_and_commits_everything(alg):
     logits, calls = recording_logits("standin_dream")
@@ -120,8 +111,13 @@ def baseline_dream_generate(logits_fn, prompt_ids, padding_mask, *, mask_token_i
 
 
 def random_backbone(name: str, vocab: int = 64) -> Backbone:
+    """A random stand-in whose LM head is scaled up: a freshly initialised one predicts nearly
+    uniform distributions whose confidences tie exactly in float32, and tied candidates are an
+    arbitrary choice for ``topk`` (the baseline), so they could not tell the samplers apart."""
     spec = tiny_standin(name)
-    return Backbone(spec, build_standin(spec, vocab, 0, seed=11).eval(), None, 0, 0, frozenset([0]), MASK)
+    model = build_standin(spec, vocab, 0, seed=11).eval()
+    model.lm_head.weight.data.mul_(50)
+    return Backbone(spec, model, None, 0, 0, frozenset([0]), MASK)
 
 
 @pytest.mark.parametrize("name", ["standin_llada", "standin_dream"])

@@ -1,11 +1,14 @@
-"""Stacked runs over one frozen base end as the runs trained alone, checkpoint for checkpoint."""
+"""Stacked runs over one frozen base end as the runs trained alone, checkpoint for checkpoint; the
+speed benchmark that sets them against the baseline runs."""
 import copy
+import importlib.util
+import re
 from dataclasses import replace
 
 import pytest
 import torch
 from accelerate import Accelerator
-from llm_helpers import tiny_standin, write_tiny_tokenizer
+from llm_helpers import ROOT, tiny_standin, write_tiny_tokenizer
 from safetensors.torch import load_file
 
 import revcurse.llm.finetune as finetune_module
@@ -108,3 +111,20 @@ def test_runs_that_train_their_base_cannot_be_stacked(frozen_bases):
         with_stacked_lora(trains_base, LORA, SEEDS)
     with pytest.raises(ValueError, match="differ only in their seed"):
         finetune_stack(base, [], [SETTINGS, replace(SETTINGS, learning_rate=1.0)], ["a", "b"], "f", None)
+    with pytest.raises(ValueError, match="carries 0 stacked adapters for 2 runs"):
+        finetune_stack(base, [], [SETTINGS, replace(SETTINGS, seed=1)], ["a", "b"], "f", None)
+
+
+def test_the_speed_benchmark_runs_baseline_and_optimised_side_by_side(capsys):
+    path = ROOT / "benchmarks/llm_speed.py"
+    module_spec = importlib.util.spec_from_file_location("llm_speed", path)
+    benchmark = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(benchmark)
+    benchmark.main(["--device", "cpu", "--shapes", "tiny-llama", "tiny-llada", "--train-steps", "1", "--runs", "2",
+                    "--queries", "4", "--eval-batch", "2", "--max-new-tokens", "4", "--diffusion-steps", "4",
+                    "--prompt-tokens", "4", "--answer-tokens", "4"])
+    printed = capsys.readouterr().out
+    assert printed.count("fine-tuning, baseline: runs alone") == 2
+    assert printed.count("fine-tuning, stacked: 2 runs") == 2
+    assert "4-step diffusion, optimised, batch 2: 4 queries in" in printed and "same tokens as the baseline" in printed
+    assert re.search(r"ratio \(baseline / optimised\)\s+training\s+[\d.]+x", printed)

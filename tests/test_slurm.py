@@ -37,9 +37,18 @@ presets:
       eval: {samples_per_letter: 2}
 """
 TRAIN_RUNS = 2 * 2  # {mdm, arm} x seeds {0, 1}
-# Attempt 1 of every training job gets 250 MB, less than Python and torch need, so SLURM kills it;
-# the profile's retries run it again with 2000 MB, as the rule's own mem_mb grows with `attempt`.
-TOO_LITTLE_MEMORY_THEN_ENOUGH = "train_toy:mem_mb=250 if attempt == 1 else 2000"
+
+# The retry story on a one-rule workflow that starts in a second: its job holds 700 MB, more than
+# attempt 1's 500 MB, so SLURM kills it; the profile's retries run it again with 1000 MB.
+MEMORY_RETRY_SNAKEFILE = """\
+rule hold_memory:
+    output:
+        "memory_retry/mem_mb.txt",
+    resources:
+        mem_mb=lambda wildcards, attempt: 500 * attempt,
+    shell:
+        "python -c 'import time; block = bytearray(700 * 2**20); time.sleep(3)' && echo {resources.mem_mb} > {output}"
+"""
 
 
 def program(name: str) -> str | None:
@@ -192,7 +201,6 @@ def slurm_run(slurm_cluster, workdir):
             "--configfile", "tiny.yaml", "--config", "preset=quick",
             # One CPU per toy job, so that two share the node's two CPUs.
             "--set-threads", "train_toy=1", "evaluate_toy=1",
-            "--set-resources", TOO_LITTLE_MEMORY_THEN_ENOUGH,
             "--slurm-init-seconds-before-status-checks", "2",
             cwd=workdir,
         )
@@ -222,17 +230,26 @@ def test_gpu_jobs_request_a_gpu_and_cpu_jobs_do_not(slurm_run):
 
 def test_training_runs_go_out_as_one_array_job(slurm_run):
     _, _, squeue = slurm_run
-    tasks = squeue.loc[(squeue["rule"] == "train_toy") & squeue["job"].str.fullmatch(r"\d+_\d+"), "job"].unique()
-    tasks_per_array = pd.Series(tasks).str.split("_").str[0].value_counts()
-    assert tasks_per_array.iloc[0] == TRAIN_RUNS    # the first attempts: one array, one task per run
+    train_jobs = set(squeue.loc[squeue["rule"] == "train_toy", "job"])
+    tasks = {job for job in train_jobs if "[" not in job}     # not the pending "<id>_[1-4]" summary
+    assert len(tasks) == TRAIN_RUNS and len({task.split("_")[0] for task in tasks}) == 1, tasks
 
 
-def test_a_job_killed_for_memory_succeeds_on_retry_with_more(slurm_run):
-    workdir, output, squeue = slurm_run
-    train = squeue[squeue["rule"] == "train_toy"]
-    assert {"FAILED", "COMPLETED"} <= set(train["state"])
-    # The plugin keeps the SLURM logs of failed jobs: SLURM's own reason for the failure.
-    failed_logs = [p.read_text() for p in (workdir / ".snakemake/slurm_logs/rule_train_toy").rglob("*.log")]
-    assert len(failed_logs) >= TRAIN_RUNS and all("exceeded memory limit" in log for log in failed_logs)
-    assert output.count("Trying to restart job") >= TRAIN_RUNS
-    assert len(list(workdir.glob("results/quick/toy/*/L6/seed*/model.pt"))) == TRAIN_RUNS
+@pytest.fixture(scope="module")
+def memory_retry_run(slurm_cluster, workdir):
+    (workdir / "memory_retry.smk").write_text(MEMORY_RETRY_SNAKEFILE)
+    with SqueuePoller() as squeue:
+        output = snakemake("--snakefile", "memory_retry.smk", "--profile", "slurm",
+                           "--slurm-init-seconds-before-status-checks", "2", cwd=workdir)
+    return workdir, output, squeue.table()
+
+
+def test_a_job_killed_for_memory_succeeds_on_retry_with_more(memory_retry_run):
+    workdir, output, squeue = memory_retry_run
+    ends = squeue[(squeue["rule"] == "hold_memory") & squeue["state"].isin(["FAILED", "COMPLETED"])]
+    assert sorted(ends["state"]) == ["COMPLETED", "FAILED"]    # two SLURM jobs: killed, then done
+    # The plugin keeps the SLURM log of a failed job: SLURM's own reason for the failure.
+    (failed_log,) = (workdir / ".snakemake/slurm_logs/rule_hold_memory").rglob("*.log")
+    assert "exceeded memory limit" in failed_log.read_text()
+    assert "Trying to restart job" in output
+    assert (workdir / "memory_retry/mem_mb.txt").read_text().strip() == "1000"

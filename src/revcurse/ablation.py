@@ -190,13 +190,9 @@ def grid_record(config: dict) -> dict:
 
 
 # ---------------------------------------------------------------- the table
-def _final_step(frame: pd.DataFrame) -> pd.DataFrame:
-    return frame[frame["step"] == frame["step"].max()]
-
-
 def read_cell_runs(grid: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per (cell, seed) the probe summaries at the last step, and every evaluation with ``model`` set to the cell."""
-    from .figures import attention_correlation
+    from .figures import attention_correlation, final_step
 
     evals, probes = [], []
     for cell in grid["cells"]:
@@ -205,7 +201,7 @@ def read_cell_runs(grid: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
             row = {"cell": cell["name"], "seed": int(evaluation["seed"].iloc[0]),
                    "gradient_cosine": np.nan, "attention_correlation": np.nan}
             if "gradient_alignment" in cell["probe_tables"]:
-                alignment = _final_step(pd.read_parquet(directory / "probes/gradient_alignment.parquet"))
+                alignment = final_step(pd.read_parquet(directory / "probes/gradient_alignment.parquet"))
                 row["gradient_cosine"] = alignment["cosine"].mean()
             if "attention" in cell["probe_tables"]:
                 attention = pd.read_parquet(directory / "probes/attention.parquet")
@@ -374,8 +370,10 @@ def conclusion_markdown(grid: dict, table: pd.DataFrame, effects: pd.DataFrame) 
                      "from its permutations, so their reverse query is their forward query reordered: "
                      + ", ".join(order_blind["cell"]) + ".")
     probed = table.dropna(subset=["gradient_cosine_mean"])
-    if len(probed) >= 3:
+    rho = np.nan
+    if len(probed) >= 3 and probed["gradient_cosine_mean"].nunique() > 1 and probed["reverse_mean_pct"].nunique() > 1:
         rho = probed["gradient_cosine_mean"].corr(probed["reverse_mean_pct"], method="spearman")
+    if not np.isnan(rho):
         lines.append(f"- Across the {len(probed)} cells with a gradient probe, the Spearman correlation between mean "
                      f"forward/reverse gradient cosine and mean reverse accuracy is {rho:+.2f}.")
     for row in table[table["paper_model"] != ""].itertuples():

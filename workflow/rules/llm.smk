@@ -9,17 +9,14 @@ LLM = config["llm"]
 LLM_RUN = llm_plan.run_dir(config, "{model}", "{dataset}", "{direction}", "{seed}")   # a wildcard pattern
 LLM_RUN_NAME = "{model}_{dataset}_{direction}_seed{seed}"
 SEED_TABLES = ["table4", "table5", "table6"]
-# llm.train.stack_seeds: one fine-tuning job per (model, dataset, direction) writes every seed's run.
-LLM_STACKED = llm_plan.stacks_seeds(config)
-LLM_FINETUNE_OUTPUTS = (
-    [llm_plan.run_dir(config, "{model}", "{dataset}", "{direction}", seed) + "/checkpoints.json" for seed in LLM["grid"]["seeds"]]
-    if LLM_STACKED else [f"{LLM_RUN}/checkpoints.json"]
-)
-LLM_FINETUNE_NAME = "{model}_{dataset}_{direction}_seeds" if LLM_STACKED else LLM_RUN_NAME
 
 for _model in LLM["grid"]["models"]:
     if _model not in LLM["models"]:
         raise ValueError(f"config.yaml: llm.grid.models names {_model!r}; expected keys of llm.models {sorted(LLM['models'])}")
+
+# llm.train.stack_seeds: one fine-tuning job per (model, dataset, direction) writes every seed's run.
+LLM_STACKED = llm_plan.stacks_seeds(config)
+LLM_FINETUNE_NAME = "{model}_{dataset}_{direction}_seeds" if LLM_STACKED else LLM_RUN_NAME
 
 
 wildcard_constraints:
@@ -63,7 +60,7 @@ rule llm_finetune:
     input:
         unpack(llm_run_inputs),
     output:
-        LLM_FINETUNE_OUTPUTS,
+        llm_plan.finetune_outputs(config, LLM_STACKED),
     params:
         spec=lambda wildcards: as_json(llm_finetune_job(wildcards)),
         launcher=llm_plan.launcher(config),

@@ -67,7 +67,8 @@ def capture_method(model: torch.nn.Module) -> str:
 
 
 @contextmanager
-def recorded_scores(model: torch.nn.Module, query_pos: torch.Tensor, key_pos: torch.Tensor) -> Iterator["_ScoreRecorder"]:
+def recorded_scores(model: torch.nn.Module, query_pos: torch.Tensor,
+                    key_pos: torch.Tensor) -> Iterator["_ScoreRecorder"]:
     """Inside the block, every forward pass of ``model`` appends, per layer, the [rows, heads]
     float32 scores from ``query_pos[row]`` to ``key_pos[row]`` to the recorder's ``per_layer``."""
     global _active

@@ -35,7 +35,7 @@ from .backbone import Backbone
 from .batches import Example, TrainingBatch, training_batch
 from .lora import load_trainable_state, trainable_state
 from .objectives import arm_loss_mask, draw_masking_noise, mask_answers, masked_diffusion_loss, next_token_loss
-from .stacked_lora import run_adapters
+from .stacked_lora import run_adapters, stacked_runs
 
 log = logging.getLogger("revcurse.llm")
 
@@ -86,11 +86,13 @@ def finetune(backbone: Backbone, examples: list[Example], settings: FinetuneSett
 def finetune_stack(backbone: Backbone, examples: list[Example], settings: list[FinetuneSettings],
                    run_dirs: list[Path], fingerprint: str, accelerator) -> list[dict]:
     """Train the K runs of ``settings`` (which differ only in their seed) together on a backbone
-    whose model carries their K stacked adapters (``load_stacked_backbone``), in that order; run k
-    writes its checkpoints to ``run_dirs[k]``. One summary per run, as ``finetune`` returns."""
+    whose model carries their K stacked adapters, in that order (``backbone.with_stacked_lora``);
+    run k writes its checkpoints to ``run_dirs[k]``. One summary per run, as ``finetune`` returns."""
     if len({replace(s, seed=0) for s in settings}) != 1:
         raise ValueError(f"stacked runs may differ only in their seed: {settings}")
     runs = len(settings)
+    if stacked_runs(backbone.model) != runs:
+        raise ValueError(f"the model carries {stacked_runs(backbone.model)} stacked adapters for {runs} runs")
     return _train(backbone, examples, settings, [Path(d) for d in run_dirs], Path(run_dirs[0]) / STACK_RESUME_FILE,
                   fingerprint, accelerator, lambda model: [run_adapters(model, run) for run in range(runs)])
 

@@ -75,6 +75,14 @@ def stacks_seeds(config: dict) -> bool:
     return True
 
 
+def finetune_outputs(config: dict, stacked: bool) -> list[str]:
+    """The ``checkpoints.json`` patterns an ``llm_finetune`` job writes: its run's, or (stacked)
+    those of every seed of the grid; ``{model}``, ``{dataset}``, ``{direction}`` (and ``{seed}``)
+    are wildcards."""
+    seeds = config["llm"]["grid"]["seeds"] if stacked else ["{seed}"]
+    return [f"{run_dir(config, '{model}', '{dataset}', '{direction}', seed)}/checkpoints.json" for seed in seeds]
+
+
 def finetune_job_spec(config: dict, model: str, dataset: str, direction: str, seed: int | None) -> dict | list[dict]:
     """What one ``llm_finetune`` job runs: the run of ``seed``, or (stacked, ``seed`` None) the
     runs of every seed of the grid, in its order."""

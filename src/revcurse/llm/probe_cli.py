@@ -51,7 +51,8 @@ def measure_command(args) -> None:
     settings = spec["probes"]
     outs = dict(item.split("=", 1) for item in args.out)
     if set(outs) != set(MEASUREMENTS[args.measurement]):
-        raise SystemExit(f"measure {args.measurement}: --out names {sorted(outs)}, expected {MEASUREMENTS[args.measurement]}")
+        raise SystemExit(f"measure {args.measurement}: --out names {sorted(outs)}, "
+                         f"expected {MEASUREMENTS[args.measurement]}")
     training = json.loads(Path(args.checkpoints).read_text())
     device = resolve_device(spec["device"])
     backbone = run_backbone(spec, device)
@@ -59,8 +60,8 @@ def measure_command(args) -> None:
                         spec["answer_length"], settings["samples"])
     versions = llm_provenance()
     model = backbone.spec
-    run = {"preset": spec["preset"], "model": model.name, "label": model.label, "kind": model.kind, "task": spec["task"],
-           "dataset": spec["dataset"], "trained_direction": spec["direction"], "seed": spec["seed"],
+    run = {"preset": spec["preset"], "model": model.name, "label": model.label, "kind": model.kind,
+           "task": spec["task"], "dataset": spec["dataset"], "trained_direction": spec["direction"], "seed": spec["seed"],
            "context": settings["context"], "config_hash": config_hash(spec),
            "train_config_hash": training["config_hash"], "code_version": versions["code_version"]}
     frames: dict[str, list[pd.DataFrame]] = {table: [] for table in outs}

@@ -28,7 +28,8 @@ def read_probe_tables(paths: list[str | Path]) -> dict[str, pd.DataFrame]:
     by_probe: dict[str, list[Path]] = {}
     for path in map(Path, paths):
         if path.stem not in SCHEMAS:
-            raise ValueError(f"{path}: not a large-scale probe table; expected <probe>.parquet with a probe of {sorted(SCHEMAS)}")
+            raise ValueError(f"{path}: not a large-scale probe table; expected <probe>.parquet with a probe of "
+                             f"{sorted(SCHEMAS)}")
         by_probe.setdefault(path.stem, []).append(path)
     return {probe: validate(pd.concat([pd.read_parquet(p) for p in files], ignore_index=True), probe)
             for probe, files in by_probe.items()}
@@ -118,7 +119,8 @@ def figure7(frames: dict[str, pd.DataFrame], settings: dict):
         label = run["label"].iloc[0]
         sns.boxplot(data=run, x="epoch", y="cosine", ax=cos_ax, color="tab:green", fliersize=1.5, width=0.5)
         cos_ax.axhline(0, color="0.6", linewidth=0.8)
-        cos_ax.set(ylabel="cos(g_fwd, g_rev)", title=f"{label}, {task}: gradient cosine (mean {run['cosine'].mean():.3f})")
+        cos_ax.set(ylabel="cos(g_fwd, g_rev)",
+                   title=f"{label}, {task}: gradient cosine (mean {run['cosine'].mean():.3f})")
         inner = seed_summary(run, RUN_KEYS + ["epoch"], "inner_product")
         _line(inner_ax, inner, "epoch", "mean over samples, ± sd over seeds", color="tab:purple", marker="o",
               markersize=3)
@@ -128,7 +130,8 @@ def figure7(frames: dict[str, pd.DataFrame], settings: dict):
         summary = seed_summary(probabilities, RUN_KEYS + ["direction", "epoch"], "probability")
         _direction_curves(prob_ax, summary, "epoch", [model])
         where = "first masked position" if run["kind"].iloc[0] == "mdm" else "next token after the prompt"
-        prob_ax.set(xlabel="epoch", ylabel="p(ground truth)", ylim=(-0.02, 1.02), title=f"ground-truth probability, {where}")
+        prob_ax.set(xlabel="epoch", ylabel="p(ground truth)", ylim=(-0.02, 1.02),
+                    title=f"ground-truth probability, {where}")
         prob_ax.legend(fontsize=8)
         cosine = (run.groupby(RUN_KEYS + ["epoch"])["cosine"].describe(percentiles=[0.25, 0.5, 0.75]).reset_index()
                   .rename(columns={"25%": "q25", "50%": "median", "75%": "q75", "count": "values"}))
@@ -162,7 +165,8 @@ def figure9(frames: dict[str, pd.DataFrame], settings: dict):
             ax.set(xlabel="", ylabel=value, title=f"{task}: {title}")
     table = (reverse.groupby(["task", "model", "label", "kind", "epoch"])
              .agg(probability_mean=("probability", "mean"), probability_median=("probability", "median"),
-                  rank_median=("rank", "median"), rank_mean=("rank", "mean"), top1_share=("rank", lambda r: (r == 1).mean()),
+                  rank_median=("rank", "median"), rank_mean=("rank", "mean"),
+                  top1_share=("rank", lambda r: (r == 1).mean()),
                   samples=("fact_id", "count"), seeds=("seed", "nunique"))
              .reset_index())
     _footer(fig, [probability], "reverse queries · checkpoint: last probed")

@@ -48,12 +48,19 @@ def probe_files(config: dict, measurement: str, table: str) -> list[str]:
     return [probe_file(config, table, **run) for run in runs]
 
 
+# The llm.probes settings a measurement depends on (the others only select runs or shape figures,
+# so changing them reruns no probe job).
+MEASUREMENT_SETTINGS = ("samples", "checkpoints", "context", "placements", "batch_size")
+
+
 def probe_spec(config: dict, model: str, dataset: str, direction: str, seed: int) -> dict:
-    """What a probe job depends on: the run it reads, the probe settings, the MDM generation length
-    (``llm.probes.context: sequence``) and the device."""
+    """What a probe job depends on: the run it reads, the measurement settings, the MDM generation
+    length (``llm.probes.context: sequence``) and the device."""
     spec = llm_plan.evaluate_spec(config, model, dataset, direction, seed)
+    probes = config["llm"]["probes"]
     return {**{k: v for k, v in spec.items() if k != "eval"},
-            "answer_length": config["llm"]["eval"]["max_new_tokens"], "probes": config["llm"]["probes"]}
+            "answer_length": config["llm"]["eval"]["max_new_tokens"],
+            "probes": {key: probes[key] for key in MEASUREMENT_SETTINGS}}
 
 
 def resources(config: dict, model: str) -> dict:

@@ -72,7 +72,8 @@ def validate(frame: pd.DataFrame, probe: str) -> pd.DataFrame:
     schema = SCHEMAS[probe]
     if list(frame.columns) != list(schema):
         raise ValueError(f"probe {probe!r}: columns {list(frame.columns)}, expected {list(schema)}")
-    wrong = [f"{c} ({frame[c].dtype}, expected {t.__name__})" for c, t in schema.items() if not _DTYPE_CHECKS[t](frame[c])]
+    wrong = [f"{c} ({frame[c].dtype}, expected {t.__name__})" for c, t in schema.items()
+             if not _DTYPE_CHECKS[t](frame[c])]
     if wrong:
         raise ValueError(f"probe {probe!r}: wrong column types: {', '.join(wrong)}")
     nulls = frame.columns[frame.isna().any()].tolist()
@@ -166,7 +167,8 @@ def query_pair(backbone: Backbone, fact_id: str, forward, reverse, context: str,
     return QueryPair(fact_id, fwd, rev)
 
 
-def query_pairs(backbone: Backbone, direction, context: str, answer_length: int, samples: int | None) -> list[QueryPair]:
+def query_pairs(backbone: Backbone, direction, context: str, answer_length: int,
+                samples: int | None) -> list[QueryPair]:
     """One pair per fact of a dataset direction (its first forward statement and reverse query,
     facts in file order), the first ``samples`` of them (all for ``None``)."""
     if context not in CONTEXTS:
@@ -180,8 +182,9 @@ def query_pairs(backbone: Backbone, direction, context: str, answer_length: int,
     return [query_pair(backbone, fact, forward[fact], reverse[fact], context, answer_length) for fact in facts]
 
 
-def _batch(queries: list[Query], visible: list[tuple[int, ...]], pad_token_id: int, device) -> tuple[torch.Tensor, torch.Tensor]:
-    """Right-padded ids and padding mask (RoPE: where a row's tokens sit changes no score)."""
+def _batch(queries: list[Query], visible: list[tuple[int, ...]], pad_token_id: int,
+           device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-padded ids and padding mask (padding at the end moves no position)."""
     width = max(len(q.ids) for q in queries)
     ids = torch.full((len(queries), width), pad_token_id, dtype=torch.long)
     mask = torch.zeros((len(queries), width), dtype=torch.long)

@@ -122,6 +122,7 @@ def _candidate_logits(logits_fn, x, padding_mask, positions, mask_token_id) -> t
 
 def _commit(x: torch.Tensor, positions: torch.Tensor, candidate: torch.Tensor, confidence: torch.Tensor,
             count: int) -> None:
-    """Write the ``count`` most confident candidates of each row into ``x`` at their positions."""
-    chosen = confidence.topk(count, dim=1).indices
+    """Write the ``count`` most confident candidates of each row into ``x`` at their positions;
+    of equally confident candidates the leftmost (``topk`` would pick any)."""
+    chosen = confidence.sort(dim=1, descending=True, stable=True).indices[:, :count]
     x.scatter_(1, positions.gather(1, chosen), candidate.gather(1, chosen))

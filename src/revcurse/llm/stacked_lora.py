@@ -66,6 +66,11 @@ def run_adapters(model: torch.nn.Module, run: int) -> dict[str, torch.Tensor]:
             for part, suffix in PEFT_SUFFIXES.items()}
 
 
+def stacked_runs(model: torch.nn.Module) -> int:
+    """How many runs' adapters ``model`` carries (0: none stacked)."""
+    return next((m.lora_A.shape[0] for m in model.modules() if isinstance(m, StackedLoRALinear)), 0)
+
+
 def _adapted_modules(keys: set[str]) -> list[str]:
     suffix = PEFT_SUFFIXES["lora_A"]
     names = sorted(k.removeprefix(PEFT_PREFIX).removesuffix(suffix) for k in keys if k.endswith(suffix))
