@@ -116,6 +116,10 @@ def build(shape: dict, device: torch.device, dtype: str) -> Backbone:
             model = build_standin(spec, shape["vocab"], eos_token_id=0, seed=0)
     finally:
         torch.set_default_dtype(default_dtype)
+    # Logits as spread as an 8B shape's (init std 0.02 x sqrt(4096)): a tiny random head predicts
+    # nearly uniform distributions whose confidences tie exactly in fp32, and the baseline's topk
+    # breaks ties arbitrarily, so the tokens could differ for no other reason.
+    model.get_output_embeddings().weight.data.mul_((4096 / shape["hidden_size"]) ** 0.5)
     model.requires_grad_(False)
     return Backbone(spec, model, None, pad_token_id=0, eos_token_id=0, stop_token_ids=frozenset([0]),
                     mask_token_id=shape["mask_token_id"])

@@ -124,7 +124,7 @@ def positive_share(correlation: pd.DataFrame) -> pd.DataFrame:
 
 
 # ---------------------------------------------------------------- drawing helpers
-def _line(ax, summary: pd.DataFrame, x: str, label: str, band: str = "sd", **style) -> None:
+def band_line(ax, summary: pd.DataFrame, x: str, label: str, band: str = "sd", **style) -> None:
     """The mean of a ``seed_summary`` with a band of ± one sd, or (``band="range"``) from the lowest
     to the highest seed, which stays positive on a log scale."""
     summary = summary.sort_values(x)
@@ -154,12 +154,12 @@ def _correlation_panel(ax, correlation: pd.DataFrame, shares: pd.DataFrame) -> N
            title=f"L = {correlation['length'].iloc[0]} · {100 * share:.0f}% of bins > 0")
 
 
-def _direction_curves(ax, summary: pd.DataFrame, x: str, models: list[str]) -> None:
+def direction_curves(ax, summary: pd.DataFrame, x: str, models: list[str]) -> None:
     """Forward/reverse curves of a ``seed_summary``: colour by direction, line style by model."""
     for model, linestyle in zip(models, MODEL_LINESTYLES):
         for direction, curve in summary[summary["model"] == model].groupby("direction"):
             label = f"{model.upper()} {direction}" if len(models) > 1 else direction
-            _line(ax, curve, x, label, color=DIRECTION_COLORS[direction], linestyle=linestyle)
+            band_line(ax, curve, x, label, color=DIRECTION_COLORS[direction], linestyle=linestyle)
 
 
 def _models(frame: pd.DataFrame) -> list[str]:
@@ -201,7 +201,7 @@ def figure3(frames: Frames, settings: dict):
 
 def _probability_panel(ax, probability: pd.DataFrame) -> pd.DataFrame:
     summary = seed_summary(probability, MODEL_KEYS + ["direction", "step"], "probability")
-    _direction_curves(ax, summary, "step", _models(probability))
+    direction_curves(ax, summary, "step", _models(probability))
     ax.set(xlabel="training step", ylabel="p(ground truth)", ylim=(-0.02, 1.02))
     ax.legend(fontsize=8)
     return summary.assign(panel="probability")
@@ -216,7 +216,7 @@ def figure4(frames: Frames, settings: dict):
     cosine = seed_summary(alignment, MODEL_KEYS + ["step"], "cosine")
     for model, linestyle in zip(_models(alignment), MODEL_LINESTYLES):
         mean = alignment.loc[alignment["model"] == model, "cosine"].mean()
-        _line(left, cosine[cosine["model"] == model], "step", f"{model.upper()} (mean {mean:.4f})",
+        band_line(left, cosine[cosine["model"] == model], "step", f"{model.upper()} (mean {mean:.4f})",
               color="tab:green", linestyle=linestyle)
     left.set(xlabel="training step", ylabel="cos(g_fwd, g_rev)", ylim=(-1.05, 1.05),
              title=f"gradient alignment, L = {', '.join(map(str, sorted(cosine['length'].unique())))}")
@@ -259,7 +259,7 @@ def figure5(frames: Frames, settings: dict):
     lengths = sorted(summary["length"].unique())
     palette = dict(zip(lengths, sns.color_palette("viridis", len(lengths))))
     for (length, direction), curve in summary.groupby(["length", "direction"]):
-        _line(right, curve, "step", f"L = {length}, {direction}", color=palette[length],
+        band_line(right, curve, "step", f"L = {length}, {direction}", color=palette[length],
               linestyle="-" if direction == "forward" else "--")
     right.set(xlabel="training step", ylabel="p(ground truth)", ylim=(-0.02, 1.02),
               title="ground-truth probability (solid: forward, dashed: reverse)")
@@ -288,7 +288,7 @@ def figure11(frames: Frames, settings: dict):
             for value, label, color in (("prob_correct", "correct lowercase", "tab:red"),
                                         ("prob_best_wrong", "best wrong token (no pad)", "black")):
                 summary = seed_summary(run, MODEL_KEYS + ["position"], value)
-                _line(ax, summary, "position", label, band="range", color=color, marker="o", markersize=3)
+                band_line(ax, summary, "position", label, band="range", color=color, marker="o", markersize=3)
                 tables.append(summary.assign(series=value))
             ax.set(xlabel="position i", ylabel="p(x_i | reverse prompt)", yscale="log", ylim=(floor, 1.5),
                    title=f"{model.upper()}, L = {length}")
@@ -331,7 +331,7 @@ def figure13(frames: Frames, settings: dict):
     fig, axes = plt.subplots(len(lengths), 2, figsize=(10, 3.2 * len(lengths)), squeeze=False)
     for (left, right), length in zip(axes, lengths):
         _correlation_panel(left, correlation[correlation["length"] == length], shares[shares["length"] == length])
-        _direction_curves(right, weights[weights["length"] == length], "step", _models(attention))
+        direction_curves(right, weights[weights["length"] == length], "step", _models(attention))
         right.set(xlabel="training step", ylabel="softmax weight [M] → B", title=f"L = {length}")
         right.legend(fontsize=8)
     axes[0, 0].legend(fontsize=8, loc="lower left")

@@ -14,7 +14,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from revcurse.figures import _direction_curves, _line, attention_correlation, positive_share, seed_summary
+from revcurse.figures import attention_correlation, band_line, direction_curves, positive_share, seed_summary
 
 from .probes import SCHEMAS, validate
 
@@ -78,7 +78,7 @@ def figure6(frames: dict[str, pd.DataFrame], settings: dict):
         heads = (run.groupby("distance_sum")["correlation"].agg(mean="mean", sd="std", min="min", max="max")
                  .reset_index())
         top = axes[0, column]
-        _line(top, heads, "distance_sum", "mean over layers × heads (± sd over heads)", color="tab:blue", marker="o",
+        band_line(top, heads, "distance_sum", "mean over layers × heads (± sd over heads)", color="tab:blue", marker="o",
               markersize=3)
         trace = run.drop_duplicates("distance_sum").sort_values("distance_sum")
         top.plot(trace["distance_sum"], trace["trace"], "--", color="0.3", linewidth=1.2,
@@ -122,13 +122,13 @@ def figure7(frames: dict[str, pd.DataFrame], settings: dict):
         cos_ax.set(ylabel="cos(g_fwd, g_rev)",
                    title=f"{label}, {task}: gradient cosine (mean {run['cosine'].mean():.3f})")
         inner = seed_summary(run, RUN_KEYS + ["epoch"], "inner_product")
-        _line(inner_ax, inner, "epoch", "mean over samples, ± sd over seeds", color="tab:purple", marker="o",
+        band_line(inner_ax, inner, "epoch", "mean over samples, ± sd over seeds", color="tab:purple", marker="o",
               markersize=3)
         inner_ax.axhline(0, color="0.6", linewidth=0.8)
         inner_ax.set(xlabel="epoch", ylabel="⟨g_fwd, g_rev⟩", title="gradient inner product")
         probabilities = probability[(probability["model"] == model) & (probability["task"] == task)]
         summary = seed_summary(probabilities, RUN_KEYS + ["direction", "epoch"], "probability")
-        _direction_curves(prob_ax, summary, "epoch", [model])
+        direction_curves(prob_ax, summary, "epoch", [model])
         where = "first masked position" if run["kind"].iloc[0] == "mdm" else "next token after the prompt"
         prob_ax.set(xlabel="epoch", ylabel="p(ground truth)", ylim=(-0.02, 1.02),
                     title=f"ground-truth probability, {where}")
