@@ -35,7 +35,6 @@ def finished_run(workdir):
             (workdir / fields[0]).parent.mkdir(parents=True, exist_ok=True)
             (workdir / fields[0]).touch()
     snakemake("all", *QUICK, "--touch", cwd=workdir)
-    assert "Nothing to be done" in snakemake("all", *QUICK, "-n", cwd=workdir)
     return workdir
 
 

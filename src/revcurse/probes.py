@@ -67,9 +67,11 @@ _DTYPE_CHECKS = {str: pd.api.types.is_string_dtype, int: pd.api.types.is_integer
                  float: pd.api.types.is_float_dtype}
 
 
-def validate(frame: pd.DataFrame, probe: str) -> pd.DataFrame:
-    """``frame`` if it has exactly the columns of ``SCHEMAS[probe]``, of their types, without nulls."""
-    schema = SCHEMAS[probe]
+def check_table(frame: pd.DataFrame, probe: str, schemas: dict[str, dict[str, type]]) -> pd.DataFrame:
+    """``frame`` if it has exactly the columns of ``schemas[probe]``, of their types, without nulls."""
+    if probe not in schemas:
+        raise ValueError(f"unknown probe table {probe!r}; expected one of {sorted(schemas)}")
+    schema = schemas[probe]
     if list(frame.columns) != list(schema):
         raise ValueError(f"probe {probe!r}: columns {list(frame.columns)}, expected {list(schema)}")
     wrong = [f"{c} ({frame[c].dtype}, expected {t.__name__})" for c, t in schema.items()
@@ -82,6 +84,11 @@ def validate(frame: pd.DataFrame, probe: str) -> pd.DataFrame:
     if frame.empty:
         raise ValueError(f"probe {probe!r}: no rows")
     return frame
+
+
+def validate(frame: pd.DataFrame, probe: str) -> pd.DataFrame:
+    """``frame`` checked against the toy probe schema ``SCHEMAS[probe]``."""
+    return check_table(frame, probe, SCHEMAS)
 
 
 def with_run_columns(frame: pd.DataFrame, probe: str, run: dict, provenance: dict) -> pd.DataFrame:

@@ -35,6 +35,8 @@ import numpy as np
 import pandas as pd
 import torch
 
+from revcurse.probes import check_table
+
 from .attention_hooks import recorded_scores
 from .backbone import Backbone
 from .batches import encode_prompt
@@ -61,27 +63,11 @@ SCHEMAS: dict[str, dict[str, type]] = {
         "read_pos": int, "probability": float, "rank": int, "context": str, **PROVENANCE_COLUMNS,
     },
 }
-_DTYPE_CHECKS = {str: pd.api.types.is_string_dtype, int: pd.api.types.is_integer_dtype,
-                 float: pd.api.types.is_float_dtype}
 
 
 def validate(frame: pd.DataFrame, probe: str) -> pd.DataFrame:
-    """``frame`` if it has exactly the columns of ``SCHEMAS[probe]``, of their types, without nulls."""
-    if probe not in SCHEMAS:
-        raise ValueError(f"unknown probe table {probe!r}; expected one of {sorted(SCHEMAS)}")
-    schema = SCHEMAS[probe]
-    if list(frame.columns) != list(schema):
-        raise ValueError(f"probe {probe!r}: columns {list(frame.columns)}, expected {list(schema)}")
-    wrong = [f"{c} ({frame[c].dtype}, expected {t.__name__})" for c, t in schema.items()
-             if not _DTYPE_CHECKS[t](frame[c])]
-    if wrong:
-        raise ValueError(f"probe {probe!r}: wrong column types: {', '.join(wrong)}")
-    nulls = frame.columns[frame.isna().any()].tolist()
-    if nulls:
-        raise ValueError(f"probe {probe!r}: null values in {nulls}")
-    if frame.empty:
-        raise ValueError(f"probe {probe!r}: no rows")
-    return frame
+    """``frame`` checked against ``SCHEMAS[probe]`` (columns, types, no nulls, not empty)."""
+    return check_table(frame, probe, SCHEMAS)
 
 
 def with_run_columns(frame: pd.DataFrame, probe: str, run: dict) -> pd.DataFrame:
