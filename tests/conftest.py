@@ -15,6 +15,17 @@ def tiny_cfg():
     return make
 
 
+@pytest.fixture(scope="session")
+def quick_all(tmp_path_factory):
+    """`snakemake --config preset=quick all`, run once per session in a copy of the workflow.
+    Tests that need finished outputs of any stage read it; none may change it."""
+    from test_workflow import copy_workflow, snakemake
+
+    root = copy_workflow(tmp_path_factory.mktemp("quick_all"))
+    snakemake("--config", "preset=quick", "--cores", "2", "all", cwd=root)
+    return root
+
+
 @pytest.fixture(autouse=True)
 def _deterministic_threads():
     torch.set_num_threads(1)

@@ -15,7 +15,7 @@ import revcurse.llm.plan as llm_plan
 ROOT = Path(__file__).resolve().parents[1]
 ENV_FILES = sorted((ROOT / "envs").glob("*.yaml"))
 RULE_FILES = sorted((ROOT / "workflow/rules").glob("*.smk"))
-THE_PROJECT = "-e .."
+THE_PROJECT = "-e ${PWD}"
 # LLaDA's and Dream's modeling code ships with the checkpoint and needs the transformers stack it was
 # written for (docs/llm.md); the tests run with the current one (envs/llm.yaml).
 NOT_THE_TESTED_VERSIONS = {

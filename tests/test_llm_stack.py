@@ -7,11 +7,13 @@ from dataclasses import replace
 
 import pytest
 import torch
+import yaml
 from accelerate import Accelerator
 from llm_helpers import ROOT, tiny_standin, write_tiny_tokenizer
 from safetensors.torch import load_file
 
 import revcurse.llm.finetune as finetune_module
+import revcurse.llm.plan as plan
 from revcurse.llm.backbone import load_backbone, with_seeded_lora, with_stacked_lora
 from revcurse.llm.batches import encode_example
 from revcurse.llm.finetune import STACK_RESUME_FILE, FinetuneSettings, finetune, finetune_stack
@@ -113,6 +115,16 @@ def test_runs_that_train_their_base_cannot_be_stacked(frozen_bases):
         finetune_stack(base, [], [SETTINGS, replace(SETTINGS, learning_rate=1.0)], ["a", "b"], "f", None)
     with pytest.raises(ValueError, match="carries 0 stacked adapters for 2 runs"):
         finetune_stack(base, [], [SETTINGS, replace(SETTINGS, seed=1)], ["a", "b"], "f", None)
+
+
+def test_a_run_spec_is_the_same_stacked_or_alone():
+    config = {**yaml.safe_load((ROOT / "config.yaml").read_text()), "preset": "paper"}
+    stacked = plan.finetune_job_spec(config, "llama", "trex", "h2t", None)
+    config["llm"]["train"]["stack_seeds"] = False
+    assert [s["seed"] for s in stacked] == config["llm"]["grid"]["seeds"]
+    assert stacked == [plan.finetune_job_spec(config, "llama", "trex", "h2t", seed) for seed in (1, 42, 1234)]
+    assert plan.finetune_outputs(config, stacked=True) == [
+        f"results/paper/llm/{{model}}/{{dataset}}/{{direction}}/seed{seed}/checkpoints.json" for seed in (1, 42, 1234)]
 
 
 def test_the_speed_benchmark_runs_baseline_and_optimised_side_by_side(capsys):

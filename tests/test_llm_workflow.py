@@ -37,7 +37,7 @@ def test_stacking_seeds_makes_a_third_as_many_training_jobs(workdir, no_hf_cache
     assert re.search(r"output: \S+/seed\d+/checkpoints\.json\n", job)            # one run per job
 
 
-def test_stacking_stand_ins_that_train_their_base_is_an_error(workdir, tmp_path):
+def test_stacking_the_seeds_of_stand_ins_is_an_error(workdir, tmp_path):
     (tmp_path / "standins.yaml").write_text(json.dumps({"llm": {"grid": {"models": ["standin_llama"]}}}))
     output = snakemake("-n", "results/table1.csv", "--configfile", str(tmp_path / "standins.yaml"), cwd=workdir,
                        check=False)

@@ -4,8 +4,8 @@ Debian's slurm-wlm and munge (installed by .ci/run) run as a throw-away cluster:
 CPUs, two fake GPUs (gres.conf points them at /dev/null and /dev/zero), no accounting database.
 The quick preset's toy stage, made tiny, goes through the repository's profile unchanged. The
 tests check that every job passes through squeue and ends, that GPU jobs get a GPU and CPU jobs
-don't, that the training runs go out as one array job, and that a training job SLURM kills for
-exceeding its memory succeeds on the retry, which asks for more.
+don't, and that the training runs go out as one array job. A one-rule workflow shows that a job
+SLURM kills for exceeding its memory succeeds on the retry, which asks for more.
 """
 import os
 import shutil
@@ -24,7 +24,7 @@ from test_workflow import snakemake, workdir  # noqa: F401  (workdir is a fixtur
 SLURM_DIR = Path("/etc/slurm")
 MARKER = "# Written by tests/test_slurm.py for a throw-away test cluster; removed when the test ends.\n"
 SBIN_PATH = f"{os.environ.get('PATH', '')}:/usr/sbin:/sbin"
-PROGRAMS = ["munged", "slurmctld", "slurmd", "sbatch", "squeue", "sinfo", "scontrol"]
+PROGRAMS = ["munged", "munge", "unmunge", "slurmctld", "slurmd", "sbatch", "squeue", "sinfo", "scontrol"]
 
 # Tiny settings on top of the quick preset: one length, few steps, few samples. `device: auto`
 # makes the toy jobs ask for a GPU, as they do on a cluster; without CUDA they run on the CPU.

@@ -28,10 +28,8 @@ def job_counts(output: str) -> dict[str, int]:
     return {rule: int(n) for rule, n in re.findall(r"^(\w+)\s+(\d+)$", stats, flags=re.M)}
 
 
-@pytest.fixture(scope="module")
-def workdir(tmp_path_factory):
-    """A copy of the workflow, so runs never touch the repository's results/."""
-    root = tmp_path_factory.mktemp("workflow")
+def copy_workflow(root: Path) -> Path:
+    """A copy of the workflow in root, so runs never touch the repository's results/."""
     for name in WORKFLOW_FILES:
         source = ROOT / name
         if source.is_dir():
@@ -39,6 +37,11 @@ def workdir(tmp_path_factory):
         elif source.exists():
             shutil.copy(source, root / name)
     return root
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    return copy_workflow(tmp_path_factory.mktemp("workflow"))
 
 
 def test_dry_run_all_paper_grid(workdir):
@@ -65,28 +68,22 @@ def test_lint_is_clean(workdir):
     assert "Congratulations, your workflow is in a good condition!" in snakemake("--lint", cwd=workdir)
 
 
-@pytest.fixture(scope="module")
-def quick_run(workdir):
-    snakemake("--config", "preset=quick", "--cores", "2", "results/table2.csv", cwd=workdir)
-    return workdir
-
-
-def test_quick_toy_stage_end_to_end(quick_run):
-    table = pd.read_csv(quick_run / "results/table2.csv")
+def test_quick_toy_stage_end_to_end(quick_all):
+    table = pd.read_csv(quick_all / "results/table2.csv")
     assert len(table) == 2 * 2 * 2                      # L in {6, 8} x {mdm, arm} x {forward, reverse}
     assert set(table["preset"]) == {"quick"}
     assert table["seeds"].eq("0 / 1").all() and table["samples"].eq(2 * 26 * 20).all()
     assert ((table["ci95_low_pct"] <= table["mean_pct"]) & (table["mean_pct"] <= table["ci95_high_pct"])).all()
     arm = table[table.model == "arm"].set_index(["L", "direction"])["mean_pct"]
     assert (arm.xs("forward", level="direction") > arm.xs("reverse", level="direction")).all()
-    assert "preset: **quick**" in (quick_run / "results/table2.md").read_text()
-    log = (quick_run / "logs/quick/toy/train/mdm_L6_seed0.log").read_text()
+    assert "preset: **quick**" in (quick_all / "results/table2.md").read_text()
+    log = (quick_all / "logs/quick/toy/train/mdm_L6_seed0.log").read_text()
     assert re.search(r"step \d+/\d+ +loss", log)          # progress is visible in the log
 
 
-def test_rerun_one_seed_touches_only_its_jobs(quick_run):
+def test_rerun_one_seed_touches_only_its_jobs(quick_all):
     target = "results/quick/toy/mdm/L6/seed1/model.pt"
     # Both --forcerun and --config take several values: the target goes first.
-    output = snakemake("results/table2.csv", "-n", "--forcerun", target, "--config", "preset=quick", cwd=quick_run)
+    output = snakemake("results/table2.csv", "-n", "--forcerun", target, "--config", "preset=quick", cwd=quick_all)
     assert job_counts(output) == {"train_toy": 1, "evaluate_toy": 1, "table2": 1}
     assert f"output: {target}" in output

@@ -385,7 +385,7 @@ def conclusion_markdown(grid: dict, table: pd.DataFrame, effects: pd.DataFrame) 
 
 
 # ---------------------------------------------------------------- the figure
-def figure(per_seed: pd.DataFrame, grid: dict, code_version: str):
+def figure(per_seed: pd.DataFrame, grid: dict, code_versions: list[str]):
     """Forward and reverse accuracy, mean gradient cosine and mean attention correlation per cell:
     points are means over seeds, bars ± one sd over seeds."""
     import matplotlib.pyplot as plt
@@ -399,19 +399,20 @@ def figure(per_seed: pd.DataFrame, grid: dict, code_version: str):
                           var_name="direction", value_name="accuracy (%)")
     accuracy["direction"] = accuracy["direction"].str.removesuffix("_pct")
     sns.set_theme(style="whitegrid", context="paper", font_scale=1.0)
-    fig, axes = plt.subplots(1, 3, sharey=True, figsize=(13, 1.6 + 0.27 * len(order)))
+    fig, axes = plt.subplots(1, 3, sharey=True, figsize=(13, 2.2 + 0.32 * len(order)))
     point = dict(y="label", order=order, errorbar="sd", linestyle="none", markersize=4, capsize=0.3, err_kws={"linewidth": 1})
     sns.pointplot(data=accuracy, x="accuracy (%)", hue="direction", dodge=0.4,
                   palette={"forward": "tab:blue", "reverse": "tab:orange"}, ax=axes[0], **point)
     sns.pointplot(data=frame, x="gradient_cosine", color="tab:green", ax=axes[1], **point)
     sns.pointplot(data=frame, x="attention_correlation", color="tab:purple", ax=axes[2], **point)
-    axes[0].set(xlim=(-3, 103), ylabel="cell (position encoding, attention, objective, depth)")
+    axes[0].set(xlim=(-3, 103), ylabel="cell: position, attention, objective, depth")
     axes[1].set(xlabel="forward/reverse gradient cosine", xlim=(-1.05, 1.05))
     axes[2].set(xlabel="attention-score correlation (mean over Δ1+Δ2)", xlim=(-1.05, 1.05))
     for ax in axes[1:]:
         ax.axvline(0, color="0.6", linewidth=0.8)
+    code = code_versions[0] + (f" (+{len(code_versions) - 1} more, see ablation.csv)" if len(code_versions) > 1 else "")
     fig.text(0.01, 0.003, f"preset {grid['preset']} · L = {grid['length']} · seeds "
-             f"{', '.join(map(str, grid['seeds']))} · {grid['steps']} steps · code {code_version} · "
+             f"{', '.join(map(str, grid['seeds']))} · {grid['steps']} steps · code {code} · "
              "mean ± sd over seeds; no point: not measured for that cell", fontsize=7, color="0.35")
     fig.tight_layout(rect=(0, 0.02, 1, 1))
     return fig
@@ -433,7 +434,8 @@ def write_outputs(grid: dict, csv: Path, per_seed_csv: Path, md: Path, png: Path
     table.assign(**stamp).to_csv(csv, index=False, float_format="%.4f")
     per_seed.assign(**stamp).to_csv(per_seed_csv, index=False, float_format="%.4f")
     md.write_text(conclusion_markdown(grid, table, effects))
-    fig = figure(per_seed, grid, ", ".join(sorted(table["code_version"].unique())))
+    code_versions = sorted({v for versions in table["code_version"] for v in versions.split(", ")})
+    fig = figure(per_seed, grid, code_versions)
     provenance = json.dumps(stamp, sort_keys=True)
     fig.savefig(png, dpi=150, metadata={"revcurse": provenance})
     fig.savefig(pdf, metadata={"Subject": provenance})

@@ -48,6 +48,9 @@ def run_backbone(spec: dict, device: torch.device, stacked_seeds: list[int] | No
     from .registry import ModelSpec
 
     model = ModelSpec.from_config(spec["model"], spec["model_config"])
+    if stacked_seeds is not None and model.is_standin:
+        raise ValueError(f"{model.name} is a stand-in: each run draws its random base from its seed, so runs of "
+                         f"different seeds cannot be stacked over one (llm.train.stack_seeds)")
     tokenizer = Path(spec["tokenizer"]) if spec["tokenizer"] else None
     backbone = load_backbone(model, device, spec["seed"], tokenizer)
     if stacked_seeds is None:

@@ -33,7 +33,7 @@ DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 @dataclass
 class Backbone:
     spec: ModelSpec
-    model: torch.nn.Module           # the transformers model, or the peft model wrapping it
+    model: torch.nn.Module           # the transformers model: bare, wrapped by peft, or with stacked adapters
     tokenizer: object
     pad_token_id: int
     eos_token_id: int                # appended after every completion

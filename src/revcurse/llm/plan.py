@@ -62,16 +62,18 @@ def run_files(config: dict, name: str) -> list[str]:
 
 def stacks_seeds(config: dict) -> bool:
     """``llm.train.stack_seeds``: one fine-tuning job trains all the grid's seeds of a (model,
-    dataset, direction) together over one frozen base (finetune.py). Only for frozen bases: a
-    model that trains its base weights (the stand-ins) is an error, before any job starts."""
+    dataset, direction) together over one frozen base (finetune.py). Only for the real models,
+    whose base is their checkpoint: a stand-in draws its random base from each run's seed and
+    trains it, so a grid with one is an error, before any job starts."""
     if not config["llm"]["train"]["stack_seeds"]:
         return False
-    trains_base = [m for m in config["llm"]["grid"]["models"] if model_spec(config, m).train_base]
-    if trains_base:
+    own_base = [m for m in config["llm"]["grid"]["models"]
+                if model_spec(config, m).is_standin or model_spec(config, m).train_base]
+    if own_base:
         raise ValueError(
-            f"config.yaml: llm.train.stack_seeds is true, but llm.grid.models has {trains_base}, which train their "
-            f"base weights (llm.models.<model>.train_base: true), so their seeds cannot share one base; set "
-            f"llm.train.stack_seeds: false (the quick preset does)")
+            f"config.yaml: llm.train.stack_seeds is true, but llm.grid.models has {own_base}, whose runs each have "
+            f"their own base (a stand-in's is drawn from the run seed and trains: llm.models.<model>.train_base), "
+            f"so their seeds cannot share one; set llm.train.stack_seeds: false (the quick preset does)")
     return True
 
 
