@@ -221,19 +221,16 @@ def test_table_rows_equal_table2_and_the_conclusion_is_computed_from_them():
 
 
 def test_quick_grid_dry_run_reuses_the_table2_runs(tmp_path):
-    from test_workflow import WORKFLOW_FILES, job_counts, snakemake
-    import shutil
+    from test_workflow import copy_workflow, job_counts, snakemake
 
-    for name in WORKFLOW_FILES:
-        source = ROOT / name
-        (shutil.copytree if source.is_dir() else shutil.copy)(source, tmp_path / name)
-    output = snakemake("-n", "-p", "results/ablation.csv", "--config", "preset=quick", cwd=tmp_path)
+    output = snakemake("-n", "-p", "results/ablation.csv", "--config", "preset=quick", cwd=copy_workflow(tmp_path))
     counts = job_counts(output)
     assert counts["train_ablation"] == 4 and counts["evaluate_ablation"] == 8
     assert counts["train_toy"] == 4 and counts["evaluate_toy"] == 4         # the MDM and ARM of Table 2, L = 6
-    assert "results/quick/ablation/rope_bi_diff_depth1" not in output
-    assert "input: results/quick/toy/mdm/L6/seed0/eval.parquet" in output or \
-        "results/quick/toy/mdm/L6/seed0/eval.parquet" in output.split("rule ablation_table:")[1]
+    assert "results/quick/ablation/rope_bi_diff_depth1" not in output      # the reference cells are not retrained
+    table_job = output.split("rule ablation_table:")[1].split("\n\n")[0]
+    assert "results/quick/toy/mdm/L6/seed0/eval.parquet" in table_job
+    assert "results/quick/toy/arm/L6/seed1/probes/gradient_alignment.parquet" in table_job
 
 
 def test_tiny_grid_end_to_end_with_the_cli(tmp_path, monkeypatch):

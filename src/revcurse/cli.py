@@ -6,7 +6,6 @@ so Snakemake reruns a job exactly when the settings it depends on change.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import logging
 import sys
@@ -94,18 +93,6 @@ def toy_eval(args) -> None:
     write_parquet(frame, Path(args.out), {"spec": spec, "train_spec": run["spec"], "provenance": provenance()})
 
 
-def probed_as_masked_diffusion(model):
-    """``model``, labelled masked diffusion if it was trained with fixed-rate masking.
-
-    probes.py picks the [M] queries for ``objective == 'masked_diffusion'`` only; a fixed-rate
-    masking model reads [M] exactly as masked diffusion does (the objective changes training
-    only), so it is asked the same queries (docs/ablation.md).
-    """
-    if model.cfg.objective == "fixed_rate_masking":
-        model.cfg = dataclasses.replace(model.cfg, objective="masked_diffusion")
-    return model
-
-
 def toy_probe(args) -> None:
     """One measurement of one run (revcurse.probes.MEASUREMENTS), at every snapshot or at the end."""
     from .probes import MEASUREMENTS, measure, with_run_columns
@@ -122,7 +109,6 @@ def toy_probe(args) -> None:
         models = [(run["step"], model)]
     else:
         models, run = load_snapshots(Path(args.checkpoint), spec["weights"], device)
-    models = [(step, probed_as_masked_diffusion(model)) for step, model in models]
     tables: dict[str, list[pd.DataFrame]] = {name: [] for name in names}
     for step, model in models:
         for name, frame in measure(args.measurement, model, spec["length"]).items():

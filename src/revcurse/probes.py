@@ -117,7 +117,7 @@ def queries(cfg: ModelConfig, length: int, direction: str) -> Queries:
     letters = torch.arange(N_LETTERS)
     first, second = torch.triu_indices(length, length, offset=1)      # every first < second
     placements = torch.arange(len(first))
-    if cfg.objective == "masked_diffusion":
+    if cfg.reads_mask:
         target_pos, context_pos = (first, second) if direction == "forward" else (second, first)
         context, targets, case = upper_id(0) + letters, lower_id(0) + letters, "lowercase"
         tokens = torch.full((N_LETTERS, len(first), length), PAD_ID, dtype=torch.long)
@@ -170,8 +170,8 @@ def recorded_queries_keys(model: ToyTransformer) -> Iterator[list[tuple[torch.Te
 def attention_probe(model: ToyTransformer, length: int) -> pd.DataFrame:
     """Score qᵀR(Δ)k and softmax weight from [M] to B for every letter, placement, layer and head."""
     cfg = model.cfg
-    if cfg.objective != "masked_diffusion":
-        raise ValueError("attention probe: the model never reads [M] (objective is not masked_diffusion)")
+    if not cfg.reads_mask:
+        raise ValueError(f"attention probe: the model never reads [M] (objective is {cfg.objective})")
     device = _device(model)
     frames = []
     for direction in DIRECTIONS:
@@ -285,7 +285,7 @@ def reverse_positions(model: ToyTransformer, length: int) -> pd.DataFrame:
     letters = torch.arange(N_LETTERS, device=device)
     correct = lower_id(0) + letters
     positions = torch.arange(1, length, device=device)
-    if model.cfg.objective == "masked_diffusion":
+    if model.cfg.reads_mask:
         tokens = torch.full((N_LETTERS, length), MASK_ID, dtype=torch.long, device=device)
         read = positions
     else:
