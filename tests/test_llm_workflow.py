@@ -63,10 +63,10 @@ def test_slurm_profile_requests_a_gpu_per_training_and_evaluation_job(workdir):
     assert not any("gpu=" in j for j in jobs if j.startswith("llm_tables:"))
 
 
-@pytest.fixture(scope="module")
-def quick_tables(workdir):
-    snakemake("--config", "preset=quick", "--cores", "2", "results/table1.csv", cwd=workdir)
-    return workdir
+@pytest.fixture
+def quick_tables(quick_all):
+    """The session's finished quick run (conftest.quick_all), which includes Table 1."""
+    return quick_all
 
 
 def test_quick_preset_runs_the_stand_ins_end_to_end(quick_tables):
