@@ -20,8 +20,8 @@ the project's own code on synthetic data of the study's shapes:
      batch ``--eval-batch``;
    seconds, queries/s (the fastest of ``--repeats`` passes, the two alternating), and whether
    both gave the same tokens. Greedy decoding (LLaMA shape, unchanged) is timed alone;
-3. the projected GPU-hours of the whole Table 1 grid (4 models x 5 tasks x 3 seeds, 150 epochs, a
-   checkpoint evaluated every 10 epochs) for both, and their ratio.
+3. the projected GPU-hours of the whole Table 1 grid of config.yaml (its runs, epochs and checkpoint
+   schedule; dataset sizes counted from the datasets as it builds them) for both, and their ratio.
 
 FLOPs are counted as 2 x (linear-layer parameters, LM head included, embeddings excluded) per token
 for a forward pass, plus 4 x seq x hidden per layer for attention scores and values (half of it
@@ -45,10 +45,16 @@ from pathlib import Path
 import torch
 from accelerate import Accelerator
 
+import yaml
+
+from revcurse.config import resolve_config
+from revcurse.data.relational.build import build_dataset
+from revcurse.data.relational.naming import load_resources
 from revcurse.llm.backbone import DTYPES, Backbone, with_seeded_lora, with_stacked_lora
 from revcurse.llm.batches import Example, query_batch
 from revcurse.llm.evaluate import DecodingSettings, generate
-from revcurse.llm.finetune import FinetuneSettings, finetune, finetune_stack
+from revcurse.llm.finetune import FinetuneSettings, checkpoint_epochs, finetune, finetune_stack
+from revcurse.llm.plan import grid_runs
 from revcurse.llm.registry import ModelSpec
 from revcurse.llm.standins import build_standin
 
@@ -66,9 +72,22 @@ SHAPES = {
 }
 LORA = {"r": 32, "alpha": 64, "dropout": 0.0}
 BASELINE_EVAL_BATCH = 64
-# Table 1 grid: training examples and forward + reverse queries per task (docs/datasets.md).
-TASKS = {"P2C": (250, 500), "C2P": (250, 500), "P2D": (300, 200), "D2P": (300, 200), "T-REx": (450, 900)}
-MODELS_PER_KIND, SEEDS, EPOCHS, CHECKPOINT_EVERY, BATCH = 2, 3, 150, 10, 8
+REPO = Path(__file__).resolve().parents[1]
+PAPER = resolve_config({**yaml.safe_load((REPO / "config.yaml").read_text()), "preset": "paper"})
+BATCH, SEEDS = PAPER["llm"]["train"]["batch_size"], len(PAPER["llm"]["grid"]["seeds"])
+
+
+def paper_grid_workload() -> list[dict]:
+    """Every run of the paper's Table 1 grid (config.yaml) with its model kind, training examples
+    and forward + reverse queries, counted from the datasets as config.yaml builds them."""
+    resources = load_resources()
+    datasets = {name: {d.name: d for d in build_dataset(name, PAPER["datasets"][name], resources).directions}
+                for name in {run["dataset"] for run in grid_runs(PAPER)}}
+    return [{"kind": PAPER["llm"]["models"][run["model"]]["kind"],
+             "train_examples": len(direction.train),
+             "queries": len(direction.eval_forward) + len(direction.eval_reverse)}
+            for run in grid_runs(PAPER)
+            for direction in [datasets[run["dataset"]][run["direction"]]]]
 
 
 @torch.no_grad()
@@ -225,16 +244,14 @@ def _decode(sampler, prompts, batch_size: int, backbone: Backbone, device: torch
             "tokens": torch.cat([t.cpu() for t in tokens])}
 
 
-def grid_hours(step_ms: dict[str, float], queries_per_s: dict[str, float]) -> tuple[float, float]:
+def grid_hours(workload: list[dict], step_ms: dict[str, float], queries_per_s: dict[str, float]) -> tuple[float, float]:
     """GPU-hours of the Table 1 grid (training, evaluation) from each model kind's time per run-step
-    and decoding rate: 150 epochs at batch 8 and 15 evaluations per run."""
-    training = evaluation = 0.0
-    for kind in step_ms:
-        for train_examples, queries in TASKS.values():
-            runs = MODELS_PER_KIND * SEEDS
-            training += runs * EPOCHS * -(-train_examples // BATCH) * step_ms[kind] / 1000 / 3600
-            evaluation += runs * (EPOCHS // CHECKPOINT_EVERY) * queries / queries_per_s[kind] / 3600
-    return training, evaluation
+    and decoding rate, with config.yaml's epochs, batch and checkpoint schedule."""
+    train = PAPER["llm"]["train"]
+    evaluations = len(checkpoint_epochs(train["epochs"], train["checkpoint_every"]))
+    training = sum(train["epochs"] * -(-run["train_examples"] // BATCH) * step_ms[run["kind"]] for run in workload)
+    evaluation = sum(evaluations * run["queries"] / queries_per_s[run["kind"]] for run in workload)
+    return training / 1000 / 3600, evaluation / 3600
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -289,8 +306,11 @@ def main(argv: list[str] | None = None) -> None:
         if device.type == "cuda":
             torch.cuda.empty_cache()
     if set(step_ms["baseline"]) == {"arm", "mdm"}:
-        hours = {variant: grid_hours(step_ms[variant], queries_per_s[variant]) for variant in step_ms}
-        print(f"\nprojected Table 1 grid (60 runs, 150 epochs, 15 evaluations each), GPU-hours:")
+        workload = paper_grid_workload()
+        train = PAPER["llm"]["train"]
+        hours = {variant: grid_hours(workload, step_ms[variant], queries_per_s[variant]) for variant in step_ms}
+        print(f"\nprojected Table 1 grid ({len(workload)} runs of config.yaml, {train['epochs']} epochs, a checkpoint "
+              f"evaluated every {train['checkpoint_every']}), GPU-hours:")
         for variant, label in (("baseline", "one run per process, batch 8"),
                                ("optimised", f"{args.runs} runs stacked, fast decoding")):
             train, evaluation = hours[variant]

@@ -366,8 +366,15 @@ def read_probes(paths: list[str | Path]) -> Frames:
 
 def render(name: str, frames: Frames, settings: dict, png: Path, pdf: Path, csv: Path, stamp: dict,
            versions: dict) -> pd.DataFrame:
-    """Draw figure ``name`` and save it as PNG and PDF, with ``stamp`` and the package ``versions``
-    in their metadata, and its plotted values as CSV with ``stamp`` columns."""
+    """Draw toy figure ``name`` (``FIGURES``) and save it (``render_figure``)."""
+    return render_figure(FIGURES, name, frames, settings, png, pdf, csv, stamp, versions)
+
+
+def render_figure(figures: dict[str, tuple[Callable, tuple[str, ...]]], name: str, frames: Frames, settings: dict,
+                  png: Path, pdf: Path, csv: Path, stamp: dict, versions: dict) -> pd.DataFrame:
+    """Draw ``figures[name]`` (a function of the probe tables it names) and save it as PNG and PDF,
+    with ``stamp``, the package ``versions`` and ``settings`` in their metadata, and its plotted
+    values as CSV with ``stamp`` columns."""
     import json
 
     import matplotlib
@@ -375,9 +382,9 @@ def render(name: str, frames: Frames, settings: dict, png: Path, pdf: Path, csv:
     import matplotlib.pyplot as plt
     import seaborn as sns
 
-    if name not in FIGURES:
-        raise ValueError(f"unknown figure {name!r}; expected one of {sorted(FIGURES)}")
-    function, needed = FIGURES[name]
+    if name not in figures:
+        raise ValueError(f"unknown figure {name!r}; expected one of {sorted(figures)}")
+    function, needed = figures[name]
     missing = [probe for probe in needed if probe not in frames]
     if missing:
         raise ValueError(f"{name} needs the probe tables {missing}")

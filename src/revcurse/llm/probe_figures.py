@@ -7,14 +7,14 @@ the table of the values it plots, written next to the PNG and PDF as CSV.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import pandas as pd
 
-from revcurse.figures import attention_correlation, band_line, direction_curves, positive_share, seed_summary
+from revcurse.figures import (attention_correlation, band_line, direction_curves, positive_share, render_figure,
+                              seed_summary)
 
 from .probes import SCHEMAS, validate
 
@@ -197,27 +197,5 @@ FIGURES: dict[str, tuple[Callable, tuple[str, ...]]] = {
 
 def render(name: str, frames: dict[str, pd.DataFrame], settings: dict, png: Path, pdf: Path, csv: Path,
            stamp: dict, versions: dict) -> pd.DataFrame:
-    """Draw figure ``name``, save it as PNG and PDF with ``stamp``, the package ``versions`` and
-    ``settings`` in their metadata, and its plotted values as CSV with the ``stamp`` columns."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import seaborn as sns
-
-    if name not in FIGURES:
-        raise ValueError(f"unknown figure {name!r}; expected one of {sorted(FIGURES)}")
-    function, needed = FIGURES[name]
-    missing = [probe for probe in needed if probe not in frames]
-    if missing:
-        raise ValueError(f"{name} needs the probe tables {missing}")
-    sns.set_theme(style="whitegrid", context="paper", font_scale=1.1)
-    fig, table = function(frames, settings)
-    for path in (png, pdf, csv):
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-    provenance = json.dumps({**stamp, **versions, "settings": settings}, sort_keys=True)
-    fig.savefig(png, dpi=150, metadata={"revcurse": provenance})
-    fig.savefig(pdf, metadata={"Subject": provenance})
-    plt.close(fig)
-    table = table.assign(**stamp)
-    table.to_csv(csv, index=False)
-    return table
+    """Draw figure ``name`` of ``FIGURES`` and save it (``revcurse.figures.render_figure``)."""
+    return render_figure(FIGURES, name, frames, settings, png, pdf, csv, stamp, versions)
