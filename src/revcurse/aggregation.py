@@ -7,6 +7,8 @@ from typing import Iterable
 import pandas as pd
 from scipy.stats import binomtest
 
+from .data.toy import N_LETTERS
+
 # Settings recorded with every evaluation and carried into each table row.
 RUN_SETTINGS = ("top_k", "unmask_order", "weights", "preset", "code_version")
 
@@ -65,17 +67,22 @@ def table2_markdown(table: pd.DataFrame) -> str:
     )
     wide = cell.pivot_table(index="L", columns=["model", "direction"], values="value", aggfunc="first")
     wide.columns = [f"{m.upper()} {d}" for m, d in wide.columns]
-    first = table.iloc[0]
     per_model = table.drop_duplicates("model").set_index("model")
     decoding = "; ".join(
         f"{model.upper()}: top-k = {row.top_k}, weights {row.weights}"
         + (f", unmasking order {row.unmask_order}" if row.unmask_order != "n/a" else "")
         for model, row in per_model.iterrows()
     )
+    samples = table["samples_per_seed"]
     header = (
-        f"Toy success rate (%), mean over seeds {first.seeds} with the Wilson 95% interval of the pooled "
-        f"{first.samples_per_seed} samples per seed ({first.samples_per_seed // 26} per letter). "
-        f"{decoding}.\n\n"
-        f"preset: **{first.preset}** · config {first.config_hash} · code {first.code_version}\n\n"
+        f"Toy success rate (%), mean over seeds {_values(table['seeds'])} with the Wilson 95% interval of the "
+        f"pooled {_values(samples)} samples per seed ({_values(samples // N_LETTERS)} per letter). {decoding}.\n\n"
+        f"preset: **{_values(table['preset'])}** · config {_values(table['config_hash'])} · "
+        f"code {_values(table['code_version'])}\n\n"
     )
     return header + wide.reset_index().to_markdown(index=False) + "\n"
+
+
+def _values(column: pd.Series) -> str:
+    """A column's value, or all of its values where the rows differ (e.g. a run missing a seed)."""
+    return ", ".join(map(str, sorted(column.unique())))
