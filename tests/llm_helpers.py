@@ -2,11 +2,14 @@
 tiny stand-ins, and a module tree with the real models' module names."""
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
+import pytest
 import torch
 import yaml
 
+import revcurse.llm.finetune as finetune_module
 from revcurse.llm.registry import ModelSpec
 from revcurse.llm.tokenizer import train_tokenizer
 
@@ -45,3 +48,18 @@ def module_tree(linear_names: list[str]) -> torch.nn.Module:
             node = getattr(node, part)
         node.add_module(leaf, torch.nn.Linear(4, 4, bias=False))
     return root
+
+
+def interrupt_at_batch(monkeypatch, batch: int, train) -> None:
+    """Run ``train()`` as a job killed at its ``batch``-th training batch (1-based), then restore
+    the training loss so the next run resumes normally."""
+    real_losses, calls = finetune_module.example_losses, itertools.count(1)
+
+    def losses(*args):
+        if next(calls) == batch:
+            raise KeyboardInterrupt
+        return real_losses(*args)
+    monkeypatch.setattr(finetune_module, "example_losses", losses)
+    with pytest.raises(KeyboardInterrupt):
+        train()
+    monkeypatch.setattr(finetune_module, "example_losses", real_losses)

@@ -2,10 +2,9 @@
 import pytest
 import torch
 from accelerate import Accelerator
-from llm_helpers import tiny_standin, write_tiny_tokenizer
+from llm_helpers import interrupt_at_batch, tiny_standin, write_tiny_tokenizer
 from safetensors.torch import load_file
 
-import revcurse.llm.finetune as finetune_module
 from revcurse.llm.backbone import load_adapted_backbone
 from revcurse.llm.batches import encode_example
 from revcurse.llm.finetune import RESUME_FILE, FinetuneSettings, checkpoint_epochs, finetune
@@ -39,19 +38,9 @@ def test_killed_run_resumes_to_the_uninterrupted_weights(tmp_path, monkeypatch, 
     assert summary["checkpoints"] == {2: "checkpoints/epoch0002.safetensors", 4: "checkpoints/epoch0004.safetensors"}
     assert not (tmp_path / "whole" / RESUME_FILE).exists()        # removed once the run is complete
 
-    calls, real_losses = [], finetune_module.example_losses
-
-    def killed_in_epoch_3(*args):
-        calls.append(1)
-        if len(calls) == 2 * 3 + 1:                                # first batch of epoch 3 (3 batches an epoch)
-            raise KeyboardInterrupt
-        return real_losses(*args)
-    monkeypatch.setattr(finetune_module, "example_losses", killed_in_epoch_3)
-    with pytest.raises(KeyboardInterrupt):
-        run(tmp_path, name, tmp_path / "killed")
+    interrupt_at_batch(monkeypatch, 2 * 3 + 1, lambda: run(tmp_path, name, tmp_path / "killed"))  # epoch 3's first
     assert (tmp_path / "killed" / RESUME_FILE).exists()
     assert not (tmp_path / "killed/checkpoints/epoch0004.safetensors").exists()
-    monkeypatch.setattr(finetune_module, "example_losses", real_losses)
 
     resumed = run(tmp_path, name, tmp_path / "killed")
     assert resumed["epoch_loss"] == pytest.approx(summary["epoch_loss"], rel=1e-5)

@@ -9,10 +9,9 @@ import pytest
 import torch
 import yaml
 from accelerate import Accelerator
-from llm_helpers import ROOT, tiny_standin, write_tiny_tokenizer
+from llm_helpers import ROOT, interrupt_at_batch, tiny_standin, write_tiny_tokenizer
 from safetensors.torch import load_file
 
-import revcurse.llm.finetune as finetune_module
 import revcurse.llm.plan as plan
 from revcurse.llm.backbone import load_backbone, with_seeded_lora, with_stacked_lora
 from revcurse.llm.batches import encode_example
@@ -74,19 +73,9 @@ def test_a_stack_ends_as_its_runs_trained_alone(tmp_path, frozen_bases, name):
 def test_a_killed_stack_resumes_to_the_uninterrupted_weights(tmp_path, monkeypatch, frozen_bases):
     base, examples = frozen_bases["standin_llada"]
     whole = train_stack(base, examples, [tmp_path / f"whole/seed{s}" for s in SEEDS])
-    calls, real_losses = [], finetune_module.example_losses
-
-    def killed_in_epoch_3(*args):
-        calls.append(1)
-        if len(calls) == 2 * 3 + 1:                                # first batch of epoch 3 (3 batches an epoch)
-            raise KeyboardInterrupt
-        return real_losses(*args)
-    monkeypatch.setattr(finetune_module, "example_losses", killed_in_epoch_3)
     killed_dirs = [tmp_path / f"killed/seed{s}" for s in SEEDS]
-    with pytest.raises(KeyboardInterrupt):
-        train_stack(base, examples, killed_dirs)
+    interrupt_at_batch(monkeypatch, 2 * 3 + 1, lambda: train_stack(base, examples, killed_dirs))  # epoch 3's first
     assert (killed_dirs[0] / STACK_RESUME_FILE).exists()
-    monkeypatch.setattr(finetune_module, "example_losses", real_losses)
 
     resumed = train_stack(base, examples, killed_dirs)
     for seed, summary, again in zip(SEEDS, whole, resumed):

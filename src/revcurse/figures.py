@@ -167,14 +167,15 @@ def _models(frame: pd.DataFrame) -> list[str]:
     return list(pd.unique(frame["model"]))
 
 
-def _footer(fig, frames: list[pd.DataFrame], extra: str = "") -> None:
-    """Which preset, seeds, weights and code produced the figure, on the figure itself."""
-    frame = pd.concat([f[["preset", "seed", "weights", "code_version"]] for f in frames])
+def footer(fig, frames: list[pd.DataFrame], setting: str, extra: str = "") -> None:
+    """Which preset, seeds, ``setting`` (a column: the toy's weights, the LLM probes' query
+    context) and code produced the figure, on the figure itself."""
+    frame = pd.concat([f[["preset", "seed", setting, "code_version"]] for f in frames])
 
     def values(column: str) -> str:
         return ", ".join(map(str, sorted(frame[column].unique())))
 
-    note = (f"preset {values('preset')} · seeds {values('seed')} · weights {values('weights')} · "
+    note = (f"preset {values('preset')} · seeds {values('seed')} · {setting} {values(setting)} · "
             f"code {values('code_version')}{' · ' + extra if extra else ''}")
     fig.text(0.01, 0.003, note, fontsize=7, color="0.35", ha="left", va="bottom")
 
@@ -194,7 +195,7 @@ def figure3(frames: Frames, settings: dict):
     for ax, length in zip(axes[0], lengths):
         _correlation_panel(ax, correlation[correlation["length"] == length], shares[shares["length"] == length])
     axes[0, 0].legend(fontsize=8, loc="lower left")
-    _footer(fig, [frames["attention"]], f"pooling {settings['correlation_pooling']}")
+    footer(fig, [frames["attention"]], "weights", f"pooling {settings['correlation_pooling']}")
     fig.tight_layout(rect=(0, 0.03, 1, 1))
     return fig, correlation.merge(shares, on=MODEL_KEYS + ["layer", "head"])
 
@@ -224,7 +225,7 @@ def figure4(frames: Frames, settings: dict):
     left.legend(fontsize=8)
     summary = _probability_panel(right, probability)
     right.set_title("ground-truth probability")
-    _footer(fig, [alignment, probability])
+    footer(fig, [alignment, probability], "weights")
     fig.tight_layout(rect=(0, 0.03, 1, 1))
     return fig, pd.concat([cosine.assign(panel="cosine"), summary], ignore_index=True)
 
@@ -264,7 +265,7 @@ def figure5(frames: Frames, settings: dict):
     right.set(xlabel="training step", ylabel="p(ground truth)", ylim=(-0.02, 1.02),
               title="ground-truth probability (solid: forward, dashed: reverse)")
     right.legend(fontsize=7, ncol=2)
-    _footer(fig, [alignment, probability])
+    footer(fig, [alignment, probability], "weights")
     fig.tight_layout(rect=(0, 0.03, 1, 1))
     return fig, pd.concat([cosine, summary.assign(panel="probability")], ignore_index=True)
 
@@ -294,7 +295,7 @@ def figure11(frames: Frames, settings: dict):
                    title=f"{model.upper()}, L = {length}")
             ax.yaxis.set_minor_locator(NullLocator())       # unlabelled minor ticks cost seconds in layout
     axes[0, 0].legend(fontsize=8)
-    _footer(fig, [positions])
+    footer(fig, [positions], "weights")
     fig.tight_layout(rect=(0, 0.03, 1, 1))
     return fig, pd.concat(tables, ignore_index=True)
 
@@ -313,7 +314,7 @@ def figure12(frames: Frames, settings: dict):
         left.set(xlabel="model", title=f"L = {length}")
         tables.append(_probability_panel(right, probability[probability["length"] == length]))
         right.set_title(f"L = {length}: ground-truth probability")
-    _footer(fig, [alignment, probability])
+    footer(fig, [alignment, probability], "weights")
     fig.tight_layout(rect=(0, 0.02, 1, 1))
     return fig, pd.concat(tables, ignore_index=True)
 
@@ -335,7 +336,7 @@ def figure13(frames: Frames, settings: dict):
         right.set(xlabel="training step", ylabel="softmax weight [M] → B", title=f"L = {length}")
         right.legend(fontsize=8)
     axes[0, 0].legend(fontsize=8, loc="lower left")
-    _footer(fig, [attention], f"pooling {settings['correlation_pooling']}")
+    footer(fig, [attention], "weights", f"pooling {settings['correlation_pooling']}")
     fig.tight_layout(rect=(0, 0.02, 1, 1))
     return fig, pd.concat([correlation.merge(shares, on=MODEL_KEYS + ["layer", "head"]).assign(panel="correlation"),
                            weights.assign(panel="weight")], ignore_index=True)

@@ -13,8 +13,8 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from revcurse.figures import (attention_correlation, band_line, direction_curves, positive_share, render_figure,
-                              seed_summary)
+from revcurse.figures import (attention_correlation, band_line, direction_curves, footer, positive_share,
+                              render_figure, seed_summary)
 
 from .probes import SCHEMAS, validate
 
@@ -98,7 +98,7 @@ def figure6(frames: dict[str, pd.DataFrame], settings: dict):
         bottom.set(xlabel="Δ1 + Δ2", ylabel="layer", title="per layer: mean over heads")
         fig.colorbar(image, ax=bottom, label="correlation")
         tables.append(heads.assign(model=model, task=task, panel="all_heads"))
-    _footer(fig, [attention], f"pooling {settings['correlation_pooling']} · checkpoint: last probed")
+    footer(fig, [attention], "context", f"pooling {settings['correlation_pooling']} · checkpoint: last probed")
     fig.tight_layout(rect=(0, 0.03, 1, 1))
     return fig, pd.concat([correlation.assign(panel="per_head"), *tables], ignore_index=True)
 
@@ -137,7 +137,7 @@ def figure7(frames: dict[str, pd.DataFrame], settings: dict):
                   .rename(columns={"25%": "q25", "50%": "median", "75%": "q75", "count": "values"}))
         tables += [cosine.assign(panel="cosine"), inner.assign(panel="inner_product"),
                    summary.assign(panel="probability")]
-    _footer(fig, [alignment, probability])
+    footer(fig, [alignment, probability], "context")
     fig.tight_layout(rect=(0, 0.03, 1, 1))
     return fig, pd.concat(tables, ignore_index=True)
 
@@ -169,24 +169,12 @@ def figure9(frames: dict[str, pd.DataFrame], settings: dict):
                   top1_share=("rank", lambda r: (r == 1).mean()),
                   samples=("fact_id", "count"), seeds=("seed", "nunique"))
              .reset_index())
-    _footer(fig, [probability], "reverse queries · checkpoint: last probed")
+    footer(fig, [probability], "context", "reverse queries · checkpoint: last probed")
     fig.tight_layout(rect=(0, 0.03, 1, 1))
     return fig, table
 
 
-# ---------------------------------------------------------------- rendering
-def _footer(fig, frames: list[pd.DataFrame], extra: str = "") -> None:
-    """Which preset, seeds, query context and code produced the figure, on the figure itself."""
-    frame = pd.concat([f[["preset", "seed", "context", "code_version"]] for f in frames])
-
-    def values(column: str) -> str:
-        return ", ".join(map(str, sorted(frame[column].unique())))
-
-    note = (f"preset {values('preset')} · seeds {values('seed')} · context {values('context')} · "
-            f"code {values('code_version')}{' · ' + extra if extra else ''}")
-    fig.text(0.01, 0.003, note, fontsize=7, color="0.35", ha="left", va="bottom")
-
-
+# ---------------------------------------------------------------- figure registry
 # name: (function, probe tables it reads)
 FIGURES: dict[str, tuple[Callable, tuple[str, ...]]] = {
     "fig6": (figure6, ("llm_attention",)),
