@@ -12,7 +12,7 @@ from revcurse.config import REPO_ROOT
 from revcurse.data.relational import TASKS, build_dataset, load_dataset
 from revcurse.data.relational.build import output_files, source_files
 from revcurse.data.relational.naming import load_resources
-from revcurse.data.relational.records import name_tokens
+from revcurse.data.relational.records import name_tokens, normalize_answer
 
 CONFIG = yaml.safe_load((REPO_ROOT / "config.yaml").read_text())
 SETTINGS = CONFIG["datasets"]
@@ -51,6 +51,7 @@ def test_parent_child_shape(built):
 
 
 def test_person_description_shape(built):
+    """Paper App. C.1: 10 people, each with 30 unique name-free descriptions."""
     ds = built["person_description"]
     names = [e.name for e in ds.entities if e.kind == "person"]
     assert len(names) == len(set(names)) == 20
@@ -60,9 +61,23 @@ def test_person_description_shape(built):
         assert len(per_person) == 10 and set(per_person.values()) == {30}
         assert len({(s.prompt, s.completion) for s in d.train}) == 300
         assert len(d.eval_forward) == len(d.eval_reverse) == 100
-        descriptions = [s.completion for s in d.train] if name == "p2d" else [q.completion for q in d.eval_reverse]
-        assert not any(n in text for n in names for text in descriptions)  # name-free
         assert not {s.prompt for s in d.train} & {q.prompt for q in d.eval_forward}  # held-out phrasings
+        # the queries that ask for the description accept the person's 30 descriptions
+        asks_description = d.eval_forward if name == "p2d" else d.eval_reverse
+        for fact in per_person:
+            accepted = {a for q in asks_description if q.fact_id == fact for a in q.accepted_answers}
+            assert len(accepted) == 30
+            assert not any(n in text for n in names for text in accepted)  # name-free
+            rows = [s for s in d.train if s.fact_id == fact]
+            if name == "p2d":
+                assert {s.completion for s in rows} == accepted
+                phrasings = Counter(s.prompt for s in rows)
+            else:  # each training prompt carries exactly one of them, each a different one
+                carried = [[a for a in accepted if normalize_answer(a) in normalize_answer(s.prompt)] for s in rows]
+                assert all(len(c) == 1 for c in carried) and {c[0] for c in carried} == accepted
+                phrasings = Counter(s.prompt.replace(c[0], "{d}").replace(c[0][0].upper() + c[0][1:], "{D}")
+                                    for s, c in zip(rows, carried))
+            assert len(phrasings) == 10 and set(phrasings.values()) == {3}  # each training phrasing 3 times
     assert not {s.fact_id for s in direction(ds, "p2d").train} & {s.fact_id for s in direction(ds, "d2p").train}
 
 
@@ -136,14 +151,16 @@ def test_config_datasets_section_matches_schema_and_resources():
 
 def test_missing_source_path_names_the_config_key(tmp_path):
     with pytest.raises(ValueError, match=r"datasets\.trex\.source = .* does not exist; expected a LAMA-style"):
-        source_files("trex", str(tmp_path / "nowhere"))
+        source_files("trex", {**SETTINGS["trex"], "source": str(tmp_path / "nowhere")})
     with pytest.raises(ValueError, match=r"datasets\.person_description\.source.*missing .*p2d_prompts_train\.jsonl"):
-        source_files("person_description", str(tmp_path))
-    assert source_files("parent_child", None) == []
+        source_files("person_description", {**SETTINGS["person_description"], "source": str(tmp_path)})
+    with pytest.raises(ValueError, match=r"datasets\.trex\.source.*missing .*/P36\.jsonl, .*/P19\.jsonl"):
+        source_files("trex", {**SETTINGS["trex"], "source": str(tmp_path)})
+    assert source_files("parent_child", SETTINGS["parent_child"]) == []
 
 
 def test_generator_rejects_impossible_sizes():
     with pytest.raises(ValueError, match="children_with_both_parents=200 needs 400 pairs"):
         build_dataset("parent_child", {**SETTINGS["parent_child"], "children_with_both_parents": 200}, RESOURCES)
-    with pytest.raises(ValueError, match="statements_per_person=31"):
-        build_dataset("person_description", {**SETTINGS["person_description"], "statements_per_person": 31}, RESOURCES)
+    with pytest.raises(ValueError, match="statements_per_person=37; the adjectives .* give 36 unique descriptions"):
+        build_dataset("person_description", {**SETTINGS["person_description"], "statements_per_person": 37}, RESOURCES)

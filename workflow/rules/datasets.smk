@@ -18,7 +18,7 @@ RELATIONAL_OUTPUTS = {
 RELATIONAL_INPUTS = {
     name: {
         "resources": [f"{RELATIONAL_RESOURCES}/{f}" for f in RELATIONAL_RESOURCE_FILES],
-        "source": [str(p) for p in relational_source_files(name, config["datasets"][name]["source"])],
+        "source": [str(p) for p in relational_source_files(name, config["datasets"][name])],
     }
     for name in RELATIONAL_DATASETS
 }

@@ -13,7 +13,8 @@ Checks, per dataset and direction (docs/datasets.md lists them with their reason
    text contains a reverse query followed by one of its answers;
 6. answers: every query has a non-empty set of non-blank accepted answers that contains
    its completion; equal prompts have equal answer sets; a forward query accepts every
-   completion its prompt is trained on.
+   completion its prompt is trained on, and every completion its fact is trained with
+   (whatever the training prompt), so exact match can credit what was learnt.
 
 Text is compared after ``normalize_answer`` (case-folded, whitespace collapsed).
 """
@@ -222,6 +223,16 @@ def _answer_problems(dataset: RelationalDataset, direction: Direction) -> list[s
                     f"answers ({sorted(accepted)} vs {sorted(first[1])})"
                 )
         if split == "eval_forward":
+            trained: dict[str, set[str]] = {}
+            for row in direction.train:
+                trained.setdefault(row.fact_id, set()).add(normalize_answer(row.completion))
+            for i, query in enumerate(direction.eval_forward):
+                accepted = {normalize_answer(a) for a in query.accepted_answers}
+                for missing in sorted(trained.get(query.fact_id, set()) - accepted):
+                    problems.append(
+                        f"{_where(dataset, direction, split, i)}: unfair answer set: the training data answers "
+                        f"fact {query.fact_id} with {missing!r}, which this forward query does not accept"
+                    )
             for i, row in enumerate(direction.train):
                 prompt = normalize_answer(row.prompt)
                 if prompt in answer_sets and normalize_answer(row.completion) not in answer_sets[prompt][1]:

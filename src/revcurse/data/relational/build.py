@@ -19,7 +19,7 @@ class DatasetKind:
     directions: tuple[str, ...]
     generate: Callable
     import_: Callable
-    source_files: Callable[[Path], list[Path]]
+    source_files: Callable[[Path, dict], list[Path]]  # (source path, settings) -> files read
     expected_source: str  # what a source path must point at, for error messages
 
 
@@ -27,21 +27,22 @@ DATASETS = {
     "parent_child": DatasetKind(
         "Parent-Child", ("p2c", "c2p"),
         generate.generate_parent_child, importers.import_parent_child,
-        lambda source: [Path(source)],
+        lambda source, settings: [Path(source)],
         "Berglund et al.'s celebrity_relations/parent_child_pairs.csv",
     ),
     "person_description": DatasetKind(
         "Person-Description", ("p2d", "d2p"),
         generate.generate_person_description, importers.import_person_description,
-        importers.person_description_files,
+        lambda source, settings: importers.person_description_files(source),
         "the directory reverse_experiments/june_version_7921032488 of Berglund et al. "
         "(p2d_/d2p_ prompts_train, prompts_test and reverse_prompts_test .jsonl files)",
     ),
     "trex": DatasetKind(
         "T-REx (virtualized)", ("h2t",),
         generate.generate_trex, importers.import_trex,
-        importers.trex_source_files,
-        "a LAMA-style T-REx .jsonl file or a directory of them",
+        lambda source, settings: importers.trex_source_files(source, settings["relations"]),
+        "a LAMA-style T-REx .jsonl file, or a directory with one <relation>.jsonl per configured "
+        "relation (LAMA's data/TREx/), or LAMA's data/ directory holding TREx/",
     ),
 }
 
@@ -55,28 +56,30 @@ TASKS = {
 }
 
 
-def source_files(name: str, source: str | None) -> list[Path]:
-    """Files an import of dataset ``name`` reads (none for the embedded default).
+def source_files(name: str, settings: dict) -> list[Path]:
+    """Files an import of dataset ``name`` with config ``settings`` reads (none for the
+    embedded default).
 
-    Raises ValueError naming the config key when a configured path does not exist, so a
-    typo stops the workflow before any job runs.
+    Raises ValueError naming the config key when a configured path or a file it must
+    hold does not exist, so a typo stops the workflow before any job runs.
     """
+    source = settings["source"]
     if source is None:
         return []
     kind = DATASETS[name]
     problem = f"config.yaml: datasets.{name}.source = {source!r}"
     if not Path(source).exists():
         raise ValueError(f"{problem} does not exist; expected {kind.expected_source}")
-    files = kind.source_files(Path(source))
+    files = kind.source_files(Path(source), settings)
     missing = [str(f) for f in files if not f.is_file()]
-    if not files or missing:
-        raise ValueError(f"{problem}: missing {', '.join(missing) or 'any .jsonl file'}; expected {kind.expected_source}")
+    if missing:
+        raise ValueError(f"{problem}: missing {', '.join(missing)}; expected {kind.expected_source}")
     return files
 
 
 def build_dataset(name: str, settings: dict, resources: dict) -> RelationalDataset:
     kind = DATASETS[name]
-    source_files(name, settings["source"])
+    source_files(name, settings)
     make = kind.generate if settings["source"] is None else kind.import_
     entities, facts, directions, source = make(settings, resources)
     return RelationalDataset(name, kind.title, source, settings, entities, facts, directions)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .records import SPLITS, read_jsonl
+from .records import SPLITS, flat_counts, read_jsonl
 
 EXAMPLES_PER_SPLIT = 2  # spread over the file, so they show different facts
 SPLIT_TITLES = {
@@ -28,6 +28,7 @@ def render_card(manifest_path: Path) -> str:
         f"{counts['entities']} entities, {counts['named_entities']} of them named",
         f"- **Settings:** `{json.dumps(manifest['settings'], sort_keys=True)}` "
         f"(hash `{manifest['settings_hash']}`), generator version {manifest['generator_version']}",
+        f"- **Data hash:** `{manifest['data_hash']}` (SHA-256 of the data files' contents)",
         f"- **Built by:** {manifest['provenance'].get('code_version', 'unknown')}",
         "",
         "Trained on forward statements only; forward queries follow the trained mapping, reverse "
@@ -43,6 +44,7 @@ def render_card(manifest_path: Path) -> str:
     for name, spec in manifest["directions"].items():
         rows = [str(files[spec[split]]["rows"]) for split in SPLITS]
         lines.append(f"| {spec['task']} | `{name}` | {spec['summary'].removeprefix('trained on ')} | " + " | ".join(rows) + " |")
+    lines += _source_counts(source)
     for name, spec in manifest["directions"].items():
         lines += ["", f"## Examples: {spec['task']}", ""]
         for split in SPLITS:
@@ -62,10 +64,18 @@ def render_card(manifest_path: Path) -> str:
 def _describe_source(source: dict) -> str:
     if source["kind"] == "embedded":
         return "embedded fictitious default generated from `resources/relational/` (no external data)"
-    files = ", ".join(f"`{f['path']}`" for f in source["files"])
-    filtering = source.get("filtering") or {}
-    notes = f"; filtering: {', '.join(f'{k}={v}' for k, v in filtering.items())}" if filtering else ""
-    return f"imported ({source['kind']}) from {files}{notes}"
+    files = ", ".join(f"`{f['name']}`" for f in source["files"])
+    return f"imported ({source['kind']}) from {files}; every filter and rewrite is counted below"
+
+
+def _source_counts(source: dict) -> list[str]:
+    """The import's filter and answer-normalisation counts (docs/datasets.md names them)."""
+    lines = []
+    for key, title in (("filtering", "Filters"), ("normalised", "Answers normalised")):
+        if source.get(key):
+            lines += ["", f"## {title} (`source.{key}` of the manifest)", "", "| count | value |", "|---|---|"]
+            lines += [f"| `{name}` | {value} |" for name, value in flat_counts(source[key]).items()]
+    return lines
 
 
 def _by_relation(counts: dict[str, int]) -> str:

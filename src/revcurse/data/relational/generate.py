@@ -5,6 +5,8 @@ same settings give the same bytes on every machine and the study runs offline.
 """
 from __future__ import annotations
 
+from itertools import combinations
+
 from .naming import NameFactory, seeded_choice, seeded_order
 from .phrasing import describe, parent_child_directions, trex_direction
 from .records import DatasetParts, Direction, Entity, Fact, Statement, make_direction
@@ -67,10 +69,12 @@ PERSON_DESCRIPTION_DIRECTIONS = (
 def generate_person_description(settings: dict, resources: dict) -> DatasetParts:
     """``people`` people per direction, each with one signature achievement.
 
-    A person's descriptions are the achievement with different adjectives. Training
-    statements are ``statements_per_person`` distinct (phrasing, description)
-    combinations; evaluation uses held-out phrasings, as in Berglund et al. P2D and
-    D2P get different people, as in the original data.
+    Each person gets ``statements_per_person`` unique descriptions (paper App. C.1: 30
+    unique name-free descriptions per person): the achievement with one adjective or
+    two joined by "and" (``description_variants``). Each training statement carries one
+    of them, in one of the direction's training phrasings (each phrasing used equally
+    often); evaluation uses held-out phrasings, as in Berglund et al. P2D and D2P get
+    different people, as in the original data.
     """
     seed, people, per_person = settings["seed"], settings["people"], settings["statements_per_person"]
     phrasings = resources["phrasings"]["person_description"]
@@ -82,6 +86,13 @@ def generate_person_description(settings: dict, resources: dict) -> DatasetParts
             f"datasets.person_description: people={people} needs {2 * people} achievements; "
             f"resources/relational/achievements.yaml has {len(achievements)}"
         )
+    variants = description_variants(phrasings["adjectives"])
+    if per_person > len(variants):
+        raise ValueError(
+            f"datasets.person_description: statements_per_person={per_person}; the adjectives in "
+            f"resources/relational/phrasings.yaml give {len(variants)} unique descriptions per person; "
+            f"expected at most {len(variants)}"
+        )
     factory = NameFactory(resources["names"], seed, "person_description")
     entities: list[Entity] = []
     facts: list[Fact] = []
@@ -90,6 +101,8 @@ def generate_person_description(settings: dict, resources: dict) -> DatasetParts
         train: list[Statement] = []
         forward: list[Statement] = []
         reverse: list[Statement] = []
+        # a reverse query asking for the description accepts all of the person's descriptions
+        reverse_answers: dict[tuple[str, str], tuple[str, ...]] = {}
         for _ in range(people):
             number = len(facts) + 1
             person = Entity(f"n{number:02d}", "person", factory.new("person"))
@@ -97,25 +110,25 @@ def generate_person_description(settings: dict, resources: dict) -> DatasetParts
             fact = Fact(f"pd-{number:02d}", "description", person.id, description.id)
             entities += [person, description]
             facts.append(fact)
-            adjectives = seeded_order(phrasings["adjectives"], seed, f"adjectives/{person.id}")
             texts = [
-                achievements[number - 1].format(adjective=adjective)
-                for adjective in adjectives[: phrasings["adjectives_per_person"]]
+                achievements[number - 1].format(adjective=variant)
+                for variant in seeded_order(variants, seed, f"descriptions/{person.id}")[:per_person]
             ]
             ask_forward = _asking(fact, person.name, "description" if a_to_b else "name")
             ask_reverse = _asking(fact, person.name, "name" if a_to_b else "description")
-            combos = [(t, text) for t in phrasings[train_key] for text in texts]
-            if per_person > len(combos):
-                raise ValueError(
-                    f"datasets.person_description: statements_per_person={per_person}; the "
-                    f"phrasings in resources/relational/phrasings.yaml give at most {len(combos)}"
-                )
-            chosen = seeded_order(combos, seed, f"train_statements/{person.id}", key="|".join)
-            train += [ask_forward(t, text) for t, text in chosen[:per_person]]
+            train_phrasings = seeded_order(phrasings[train_key], seed, f"train_phrasings/{person.id}")
+            train += [ask_forward(train_phrasings[i % len(train_phrasings)], text) for i, text in enumerate(texts)]
             forward += [ask_forward(t, texts[j % len(texts)]) for j, t in enumerate(phrasings[forward_key])]
             reverse += [ask_reverse(t, texts[j % len(texts)]) for j, t in enumerate(phrasings[reverse_key])]
-        directions.append(make_direction(name, task, summary, a_to_b, train, forward, reverse))
+            if not a_to_b:
+                reverse_answers[(person.id, "description")] = tuple(texts)
+        directions.append(make_direction(name, task, summary, a_to_b, train, forward, reverse, reverse_answers))
     return tuple(entities), tuple(facts), tuple(directions), EMBEDDED
+
+
+def description_variants(adjectives: list[str]) -> list[str]:
+    """Each adjective, then each pair of them joined by "and": 8 adjectives give 36."""
+    return list(adjectives) + [f"{a} and {b}" for a, b in combinations(adjectives, 2)]
 
 
 def _asking(fact: Fact, person_name: str, wanted: str):
