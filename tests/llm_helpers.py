@@ -30,9 +30,45 @@ def tiny_standin(model: str, **overrides) -> ModelSpec:
     return ModelSpec.from_config(model, {**entry, **overrides})
 
 
+def record_revision(directory: Path, commit: str) -> Path:
+    """Mark a checkpoint directory as `hf download --local-dir` does: the commit of each file."""
+    metadata = directory / ".cache" / "huggingface" / "download" / "config.json.metadata"
+    metadata.parent.mkdir(parents=True, exist_ok=True)
+    metadata.write_text(f"{commit}\n\"etag\"\n1700000000.0\n")
+    return directory
+
+
 def write_tiny_tokenizer(path: Path) -> Path:
     train_tokenizer(TEXTS, vocab_size=320).save(str(path))
     return path
+
+
+COMMIT = "0123456789abcdef0123456789abcdef01234567"
+
+
+def local_checkpoint(directory: Path, chat_template: str | None = None) -> Path:
+    """A real-model checkpoint directory as a user has it after `hf download --local-dir` (revision
+    ``COMMIT``): a tiny Llama's config and weights, and a tokenizer without pad token (as LLaMA-3.1)."""
+    from transformers import PreTrainedTokenizerFast
+
+    from revcurse.llm.standins import build_standin
+    from revcurse.llm.tokenizer import EOS_TOKEN
+
+    directory.mkdir(parents=True, exist_ok=True)
+    tokenizer = PreTrainedTokenizerFast(tokenizer_file=str(write_tiny_tokenizer(directory / "bpe.json")),
+                                        eos_token=EOS_TOKEN)
+    if chat_template is not None:
+        tokenizer.chat_template = chat_template
+    model = build_standin(tiny_standin("standin_llama"), len(tokenizer), tokenizer.eos_token_id, seed=0)
+    model.save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    return record_revision(directory, COMMIT)
+
+
+def real_llama(directory: Path, **overrides) -> ModelSpec:
+    """The registry's LLaMA entry pointed at ``directory`` (fp32, revision ``COMMIT``)."""
+    return ModelSpec.from_config("llama", {**registry_entry("llama"), "weights": str(directory), "dtype": "fp32",
+                                           "revision": COMMIT, **overrides})
 
 
 def module_tree(linear_names: list[str]) -> torch.nn.Module:

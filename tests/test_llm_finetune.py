@@ -23,7 +23,7 @@ def run(tmp_path, name, run_dir, fingerprint="f"):
         write_tiny_tokenizer(tokenizer)
     backbone = load_adapted_backbone(spec, LORA, torch.device("cpu"), SETTINGS.seed, tokenizer)
     length = 8 if spec.kind == "mdm" else None
-    examples = [encode_example(backbone.tokenizer, p, c, backbone.eos_token_id, length) for p, c in PAIRS]
+    examples = [encode_example(backbone.prompt_format, p, c, backbone.eos_token_id, length) for p, c in PAIRS]
     return finetune(backbone, examples, SETTINGS, run_dir, fingerprint, Accelerator(cpu=True))
 
 

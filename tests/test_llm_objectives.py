@@ -5,7 +5,7 @@ import pytest
 import torch
 from llm_helpers import write_tiny_tokenizer
 
-from revcurse.llm.batches import Example, encode_example, training_batch
+from revcurse.llm.batches import Example, PromptFormat, encode_example, training_batch
 from revcurse.llm.objectives import (arm_loss_mask, draw_masking_noise, mask_answers, masked_diffusion_loss,
                                      next_token_loss)
 from revcurse.llm.tokenizer import load_standin_tokenizer
@@ -76,12 +76,12 @@ def test_arm_loss_covers_the_completion_and_optionally_the_prompt(prompt_in_loss
 
 def test_answers_end_with_eos_and_mdm_answers_fill_the_generation_length(tmp_path):
     tokenizer = load_standin_tokenizer(write_tiny_tokenizer(tmp_path / "tokenizer.json"))
-    eos = tokenizer.eos_token_id
-    arm = encode_example(tokenizer, "Anna Bell's child is", "Carl Dorn", eos, None)
-    mdm = encode_example(tokenizer, "Anna Bell's child is", "Carl Dorn", eos, 8)
+    eos, raw = tokenizer.eos_token_id, PromptFormat.of(tokenizer)
+    arm = encode_example(raw, "Anna Bell's child is", "Carl Dorn", eos, None)
+    mdm = encode_example(raw, "Anna Bell's child is", "Carl Dorn", eos, 8)
     completion = tokenizer(" Carl Dorn", add_special_tokens=False)["input_ids"]
     assert arm.answer_ids == (*completion, eos)
     assert mdm.answer_ids == (*completion, *[eos] * (8 - len(completion)))
     assert mdm.prompt_ids == arm.prompt_ids == tuple(tokenizer("Anna Bell's child is")["input_ids"])
     with pytest.raises(ValueError, match=r"llm\.eval\.max_new_tokens"):
-        encode_example(tokenizer, "Anna Bell's child is", "Carl Dorn", eos, len(completion))
+        encode_example(raw, "Anna Bell's child is", "Carl Dorn", eos, len(completion))

@@ -12,7 +12,7 @@ from llm_helpers import registry_entry, tiny_standin, write_tiny_tokenizer
 from revcurse.data.relational.records import Statement
 from revcurse.llm.attention_hooks import capture_method, recorded_scores
 from revcurse.llm.backbone import load_adapted_backbone
-from revcurse.llm.probe_figures import FIGURES, llm_attention_correlation, render
+from revcurse.llm.probe_figures import FIGURES, excluded_note, llm_attention_correlation, render
 from revcurse.llm.probes import (SCHEMAS, QueryPair, attention_scores, natural_delta, query_pairs, training_dynamics,
                                  validate, with_run_columns)
 from revcurse.llm.registry import ModelSpec
@@ -73,7 +73,7 @@ def test_hooked_scores_equal_scores_recomputed_from_the_weights(spec, tokenizer_
     visible[1, 4:6] = 0                                              # a placement gap
     query_pos, key_pos = torch.tensor([0, 7, 3]), torch.tensor([5, 2, 8])
     with torch.no_grad(), recorded_scores(backbone.model, query_pos, key_pos) as recorder:
-        backbone.logits(ids, visible)
+        backbone.logits(ids, visible, sequence_positions=True)
         hidden = model(input_ids=ids, **backbone._bidirectional(visible), output_hidden_states=True).hidden_states
     assert len(recorder.per_layer) == 2 * config.num_hidden_layers      # both passes were recorded
     positions = torch.arange(ids.shape[1])
@@ -147,28 +147,45 @@ def test_remote_code_capture_points_see_the_rotated_queries_and_keys(module, met
 
 
 # ---------------------------------------------------------------- queries
-def test_mdm_queries_mask_the_entity_span_before_and_after_b(tokenizer_path):
+def test_mdm_queries_hold_a_and_b_as_the_same_tokens_in_both_directions(tokenizer_path):
     backbone = backbone_of(tiny_standin("standin_llada"), tokenizer_path)
-    pair = query_pairs(backbone, Direction, "entity", 8, None)[0]
+    pairs, excluded = query_pairs(backbone, Direction, "entity", 8, None)
+    assert len(pairs) == len(NAMES) and excluded == {}
     tokenizer, mask = backbone.tokenizer, backbone.mask_token_id
-    anna = tokenizer("Anna Bell", add_special_tokens=False)["input_ids"]
+    anna = tokenizer(" Anna Bell", add_special_tokens=False)["input_ids"]      # as the model answers with it
     carl = tokenizer(" Carl Dorn", add_special_tokens=False)["input_ids"]
-    forward, reverse = pair.forward, pair.reverse
-    assert forward.ids[: len(anna)] == (mask,) * len(anna) and forward.target_id == anna[0]
+    assert anna[0] != tokenizer("Anna Bell", add_special_tokens=False)["input_ids"][0]   # the two spellings differ
+    forward, reverse = pairs[0].forward, pairs[0].reverse
+    assert forward.ids[: len(anna)] == (mask,) * len(anna)
     assert forward.ids[forward.b_pos: forward.b_pos + len(carl)] == tuple(carl)
-    carl_in_prompt = tokenizer("Carl Dorn", add_special_tokens=False)["input_ids"]
-    assert reverse.ids[reverse.b_pos: reverse.b_pos + len(carl_in_prompt)] == tuple(carl_in_prompt)
-    answer = tokenizer(" Anna Bell", add_special_tokens=False)["input_ids"]
-    assert reverse.ids[reverse.mask_pos:] == (mask,) * len(answer) and reverse.target_id == answer[0]
+    assert reverse.ids[reverse.b_pos: reverse.b_pos + len(carl)] == tuple(carl)
+    assert reverse.ids[reverse.mask_pos:] == (mask,) * len(anna)
+    assert forward.target_id == reverse.target_id == anna[0]                     # the same target ...
+    assert forward.ids[forward.b_pos] == reverse.ids[reverse.b_pos] == carl[0]     # ... and the same key
     assert natural_delta(forward, "forward") > 0 and natural_delta(reverse, "reverse") > 0
-    sequence = query_pairs(backbone, Direction, "sequence", 8, None)[0]
+    sequence = query_pairs(backbone, Direction, "sequence", 8, None)[0][0]
     assert len(sequence.reverse.ids) == sequence.reverse.mask_pos + 8                 # the sampler's 8 masks
     assert sequence.forward.ids[-1] == backbone.eos_token_id                          # the training tail
 
 
-def test_placements_share_distances_across_samples_and_hide_the_gap(tokenizer_path):
+def test_a_sample_whose_entity_is_spelled_differently_is_excluded_and_counted(tokenizer_path):
     backbone = backbone_of(tiny_standin("standin_llada"), tokenizer_path)
-    pairs = query_pairs(backbone, Direction, "entity", 8, None)
+
+    class Capitalised(Direction):      # fact f1: its reverse answer capitalises A differently from the statement
+        eval_reverse = [*Direction.eval_reverse[:1],
+                        Statement("f1", "parent", "b", "a", "Gina Holm's parent is", "ERIK Falk"),
+                        *Direction.eval_reverse[2:]]
+    pairs, excluded = query_pairs(backbone, Capitalised, "entity", 8, None)
+    assert [p.fact_id for p in pairs] == ["f0", "f2", "f3"] and list(excluded) == ["f1"]
+    assert excluded["f1"].startswith("A is ") and "in the reverse query" in excluded["f1"]
+    arm = backbone_of(tiny_standin("standin_llama"), tokenizer_path)      # ARMs predict different entities by design
+    assert len(query_pairs(arm, Capitalised, "entity", 8, None)[0]) == len(NAMES)
+
+
+@pytest.mark.parametrize("model", ["standin_llada", "standin_dream"])
+def test_placements_share_distances_across_samples_and_hide_the_gap(model, tokenizer_path):
+    backbone = backbone_of(tiny_standin(model), tokenizer_path)
+    pairs = query_pairs(backbone, Direction, "entity", 8, None)[0]
     frame = attention_scores(backbone, pairs, placements=3, batch_size=5)
     for direction, rows in frame.groupby("direction"):
         largest = max(natural_delta(p.query(direction), direction) for p in pairs)
@@ -185,13 +202,16 @@ def test_placements_share_distances_across_samples_and_hide_the_gap(tokenizer_pa
         backbone.logits(ids, torch.ones_like(ids))
     own = torch.stack(recorder.per_layer).flatten()
     assert np.allclose(alone.sort_values(["layer", "head"])["score"], own, atol=1e-5)
+    # A gap moves the positions after it, also for Dream, whose own convention counts visible tokens only.
+    moved = frame[(frame.fact_id == pair.fact_id) & (frame.direction == "forward") & (frame.gap == 2)]
+    assert not np.allclose(moved.sort_values(["layer", "head"])["score"], own, atol=1e-3)
 
 
 # ---------------------------------------------------------------- gradients
 @pytest.mark.parametrize("model", ["standin_llada", "standin_llama"])
 def test_gradient_cosine_of_identical_queries_is_one(model, tokenizer_path):
     backbone = backbone_of(tiny_standin(model), tokenizer_path)
-    pair = query_pairs(backbone, Direction, "entity", 8, 1)[0]
+    pair = query_pairs(backbone, Direction, "entity", 8, 1)[0][0]
     same = QueryPair(pair.fact_id, pair.reverse, pair.reverse)
     alignment, probability = training_dynamics(backbone, [same, pair])
     assert alignment["cosine"].iloc[0] == pytest.approx(1.0, abs=1e-6)
@@ -203,7 +223,7 @@ def test_gradient_cosine_of_identical_queries_is_one(model, tokenizer_path):
 
 def test_gradient_covers_the_adapters_only_when_the_base_is_frozen(tokenizer_path):
     backbone = backbone_of(tiny_standin("standin_llada", train_base=False), tokenizer_path)
-    pair = query_pairs(backbone, Direction, "entity", 8, 1)[0]
+    pair = query_pairs(backbone, Direction, "entity", 8, 1)[0][0]
     alignment, _ = training_dynamics(backbone, [pair])
     adapters = sum(p.numel() for n, p in backbone.model.named_parameters() if "lora_" in n)
     assert alignment["parameters"].iloc[0] == adapters
@@ -211,13 +231,13 @@ def test_gradient_covers_the_adapters_only_when_the_base_is_frozen(tokenizer_pat
 
 # ---------------------------------------------------------------- schemas
 RUN = {"preset": "test", "model": "standin_llada", "label": "LLaDA stand-in", "kind": "mdm", "task": "P2C",
-       "dataset": "parent_child", "trained_direction": "p2c", "seed": 1, "context": "entity", "config_hash": "c",
-       "train_config_hash": "t", "code_version": "v"}
+       "dataset": "parent_child", "trained_direction": "p2c", "seed": 1, "context": "entity", "excluded_samples": 0,
+       "config_hash": "c", "train_config_hash": "t", "code_version": "v", "model_revision": "stand-in"}
 
 
 def test_probe_tables_follow_their_schemas(tokenizer_path):
     backbone = backbone_of(tiny_standin("standin_llada"), tokenizer_path)
-    pairs = query_pairs(backbone, Direction, "entity", 8, None)
+    pairs = query_pairs(backbone, Direction, "entity", 8, None)[0]
     alignment, probability = training_dynamics(backbone, pairs)
     tables = {"llm_attention": attention_scores(backbone, pairs, 2, 8), "llm_gradient_alignment": alignment,
               "llm_query_probability": probability}
@@ -276,6 +296,15 @@ def test_correlation_pairs_forward_and_reverse_placements_over_samples():
     per_seed = [(corr(seed, 5, 6) + corr(seed, 6, 5)) / 2 for seed in SEEDS]      # the bin's two pairs
     assert len(bin_11) == 1 and bin_11["epoch"].iloc[0] == 20 and bin_11["seeds"].iloc[0] == 2
     assert bin_11["correlation"].iloc[0] == pytest.approx(np.mean(per_seed))
+
+
+def test_figures_count_the_excluded_samples_of_every_run():
+    tables = fixture_tables()
+    probability = tables["llm_query_probability"]
+    probability.loc[(probability["model"] == "llada") & (probability["seed"] == 42), "excluded_samples"] = 3
+    probability.loc[(probability["model"] == "llama") & (probability["seed"] == 1), "excluded_samples"] = 1
+    assert excluded_note(probability).endswith(": 4")          # per run, not per row
+    assert excluded_note(tables["llm_attention"]).endswith(": 0")
 
 
 @pytest.mark.parametrize("name", sorted(FIGURES))

@@ -1,18 +1,19 @@
 """The model registry: where weights come from, and the error when they are not here."""
 import pytest
 import torch
-from llm_helpers import registry_entry, tiny_standin, write_tiny_tokenizer
-from transformers import PreTrainedTokenizerFast
+from llm_helpers import COMMIT, local_checkpoint, real_llama, record_revision, registry_entry, tiny_standin
 
 from revcurse.llm import plan
 from revcurse.llm.backbone import load_backbone
-from revcurse.llm.registry import MissingWeightsError, ModelSpec, resolve_weights
-from revcurse.llm.standins import build_standin
+from revcurse.llm.registry import (STANDIN_REVISION, MissingWeightsError, ModelSpec, resolve_weights,
+                                   weights_revision)
 from revcurse.llm.tokenizer import EOS_TOKEN
 
+OTHER = "fedcba9876543210fedcba9876543210fedcba98"
 
-def real_spec(weights: str) -> ModelSpec:
-    return ModelSpec.from_config("llada", {**registry_entry("llada"), "weights": weights})
+
+def real_spec(weights: str, revision: str | None = COMMIT) -> ModelSpec:
+    return ModelSpec.from_config("llada", {**registry_entry("llada"), "weights": weights, "revision": revision})
 
 
 def test_an_uncached_hub_id_names_the_config_key_and_the_fixes():
@@ -29,7 +30,47 @@ def test_a_local_directory_needs_a_config_json(tmp_path):
     with pytest.raises(MissingWeightsError, match="has no config.json"):
         resolve_weights(real_spec(str(tmp_path)))
     (tmp_path / "config.json").write_text("{}")
+    record_revision(tmp_path, COMMIT)
     assert resolve_weights(real_spec(str(tmp_path))) == tmp_path
+
+
+def test_a_real_model_runs_only_on_its_pinned_revision(tmp_path):
+    (tmp_path / "config.json").write_text("{}")
+    with pytest.raises(MissingWeightsError, match=r"do not record their revision: fetch them with `hf download "
+                                                  r"<hub repository> --revision 0123"):
+        resolve_weights(real_spec(str(tmp_path)))
+    record_revision(tmp_path, OTHER)
+    with pytest.raises(MissingWeightsError) as error:
+        resolve_weights(real_spec(str(tmp_path)))
+    assert f"llm.models.llada.revision = {COMMIT} but the weights at {tmp_path} are revision {OTHER}" in str(error.value)
+    with pytest.raises(MissingWeightsError) as error:      # not pinned: the message names the commit found
+        resolve_weights(real_spec(str(tmp_path), revision=None))
+    assert "llm.models.llada.revision is not set" in str(error.value) and f"`revision: {OTHER}`" in str(error.value)
+    assert weights_revision(real_spec(str(tmp_path), revision=OTHER)) == OTHER
+    assert weights_revision(tiny_standin("standin_llada")) == STANDIN_REVISION
+
+
+def test_a_hub_id_resolves_to_the_cache_snapshot_of_the_pinned_commit(tmp_path, monkeypatch):
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path))   # read when called
+    snapshot = tmp_path / "models--org--model" / "snapshots" / COMMIT
+    snapshot.mkdir(parents=True)
+    (snapshot / "config.json").write_text("{}")
+    (tmp_path / "models--org--model" / "refs").mkdir()
+    (tmp_path / "models--org--model" / "refs" / "main").write_text(COMMIT)
+    assert resolve_weights(real_spec("org/model")) == snapshot
+    with pytest.raises(MissingWeightsError, match=f"at revision {OTHER} is neither a local directory nor in the"):
+        resolve_weights(real_spec("org/model", revision=OTHER))
+    with pytest.raises(MissingWeightsError, match=f"`revision: {COMMIT}`"):
+        resolve_weights(real_spec("org/model", revision=None))
+
+
+def test_a_revision_is_a_commit_hash_and_stand_ins_have_none():
+    with pytest.raises(ValueError, match=r"llm\.models\.llada\.revision = 'main'; expected the 40-hex commit"):
+        real_spec("somewhere", revision="main")
+    with pytest.raises(ValueError, match="a stand-in has no hub revision"):
+        ModelSpec.from_config("x", {**registry_entry("standin_llama"), "revision": COMMIT})
 
 
 def test_model_inputs_stop_a_real_run_and_only_warn_in_a_dry_run(capsys):
@@ -63,16 +104,8 @@ def test_remote_code_models_run_in_the_older_transformers_env():
 
 
 def test_a_real_arm_loads_from_a_local_checkpoint_with_pad_equal_to_eos(tmp_path):
-    # A checkpoint directory as a user has it: config, weights, a tokenizer without pad token (as LLaMA-3.1).
-    tokenizer = PreTrainedTokenizerFast(tokenizer_file=str(write_tiny_tokenizer(tmp_path / "tokenizer.json")),
-                                        eos_token=EOS_TOKEN)
-    model = build_standin(tiny_standin("standin_llama"), len(tokenizer), tokenizer.eos_token_id, seed=0)
-    model.save_pretrained(tmp_path / "ckpt")
-    tokenizer.save_pretrained(tmp_path / "ckpt")
-    spec = ModelSpec.from_config("llama", {**registry_entry("llama"), "weights": str(tmp_path / "ckpt"),
-                                           "dtype": "fp32"})
-    backbone = load_backbone(spec, torch.device("cpu"), seed=0)
-    assert type(backbone.model).__name__ == "LlamaForCausalLM"
-    assert backbone.pad_token_id == backbone.eos_token_id == tokenizer.eos_token_id
+    backbone = load_backbone(real_llama(local_checkpoint(tmp_path / "ckpt")), torch.device("cpu"), seed=0)
+    assert type(backbone.model).__name__ == "LlamaForCausalLM" and backbone.revision == COMMIT
+    assert backbone.pad_token_id == backbone.eos_token_id == backbone.tokenizer.convert_tokens_to_ids(EOS_TOKEN)
     logits = backbone.logits(torch.tensor([[3, 4, 5]]), torch.ones(1, 3, dtype=torch.long))
-    assert logits.shape == (1, 3, len(tokenizer))
+    assert logits.shape == (1, 3, len(backbone.tokenizer))

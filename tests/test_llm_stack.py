@@ -35,7 +35,7 @@ def frozen_bases(tmp_path_factory):
     for name in ("standin_llada", "standin_llama"):
         backbone = load_backbone(tiny_standin(name, train_base=False), torch.device("cpu"), 0, tokenizer)
         length = 8 if backbone.spec.kind == "mdm" else None
-        bases[name] = backbone, [encode_example(backbone.tokenizer, p, c, backbone.eos_token_id, length)
+        bases[name] = backbone, [encode_example(backbone.prompt_format, p, c, backbone.eos_token_id, length)
                                  for p, c in PAIRS]
     return bases
 

@@ -23,8 +23,9 @@ log = logging.getLogger("revcurse.llm")
 LLM_PACKAGES = ("transformers", "peft", "accelerate", "tokenizers")
 
 
-def llm_provenance() -> dict[str, str]:
-    versions = provenance()
+def llm_provenance(model_revision: str) -> dict[str, str]:
+    """Code and package versions, and the revision of the model (``Backbone.revision``)."""
+    versions = {**provenance(), "model_revision": model_revision}
     for package in LLM_PACKAGES:
         try:
             versions[package] = metadata.version(package)
@@ -58,6 +59,15 @@ def run_backbone(spec: dict, device: torch.device, stacked_seeds: list[int] | No
     return with_stacked_lora(backbone, spec["lora"], stacked_seeds)
 
 
+def check_trained_revision(training: dict, backbone, checkpoints: str) -> None:
+    """Adapters trained on one revision of a model are not evaluated or probed on another."""
+    if training.get("model_revision") != backbone.revision:
+        name = backbone.spec.name
+        raise SystemExit(f"{checkpoints} was trained on {name} revision {training.get('model_revision')}, but "
+                         f"revision {backbone.revision} is loaded (config.yaml: llm.models.{name}.revision): "
+                         f"retrain the run")
+
+
 def tokenizer_command(args) -> None:
     from .tokenizer import dataset_texts, train_tokenizer
 
@@ -87,7 +97,7 @@ def finetune_command(args) -> None:
     accelerator = Accelerator(cpu=resolve_device(train["device"]).type == "cpu")
     backbone = run_backbone(first, accelerator.device, seeds if stacked else None)
     rows = direction_records(args.manifest, first["direction"]).train
-    examples = [encode_example(backbone.tokenizer, r.prompt, r.completion, backbone.eos_token_id,
+    examples = [encode_example(backbone.prompt_format, r.prompt, r.completion, backbone.eos_token_id,
                                first["answer_length"]) for r in rows]
     settings = [FinetuneSettings(
         epochs=train["epochs"], batch_size=train["batch_size"], learning_rate=spec["learning_rate"],
@@ -103,8 +113,8 @@ def finetune_command(args) -> None:
         summaries = [finetune(backbone, examples, settings[0], outs[0].parent, config_hash(first), accelerator)]
     if accelerator.is_main_process:
         for spec, summary, out in zip(specs, summaries, outs):
-            record = {"spec": spec, "config_hash": config_hash(spec), **summary,
-                      "trained_with_seeds": seeds, "provenance": llm_provenance()}
+            record = {"spec": spec, "config_hash": config_hash(spec), **summary, "trained_with_seeds": seeds,
+                      "model_revision": backbone.revision, "provenance": llm_provenance(backbone.revision)}
             out.write_text(json.dumps(record, indent=2) + "\n")
 
 
@@ -120,6 +130,7 @@ def evaluate_command(args) -> None:
     training = json.loads(Path(args.checkpoints).read_text())
     device = resolve_device(spec["device"])
     backbone = run_backbone(spec, device)
+    check_trained_revision(training, backbone, args.checkpoints)
     direction = direction_records(args.manifest, spec["direction"])
     settings = DecodingSettings.from_config(spec["eval"])
     queries = {"forward": direction.eval_forward, "reverse": direction.eval_reverse}
@@ -136,12 +147,12 @@ def evaluate_command(args) -> None:
                 "prediction": predictions, "target": [r.completion for r in rows],
                 "accepted_answers": [list(r.accepted_answers) for r in rows], "correct": correct,
             }))
-    model, versions = backbone.spec, llm_provenance()
+    model, versions = backbone.spec, llm_provenance(backbone.revision)
     frame = pd.concat(frames, ignore_index=True).assign(
         preset=spec["preset"], model=model.name, label=model.label, kind=model.kind, task=spec["task"],
         dataset=spec["dataset"], trained_direction=spec["direction"], seed=spec["seed"],
         train_config_hash=training["config_hash"], config_hash=config_hash(spec),
-        code_version=training["provenance"]["code_version"],
+        code_version=training["provenance"]["code_version"], model_revision=backbone.revision,
         packages=", ".join(f"{package} {versions[package]}" for package in ("torch", *LLM_PACKAGES)),
     )
     write_parquet(frame, Path(args.out), {"spec": spec, "train_spec": training["spec"], "provenance": versions})

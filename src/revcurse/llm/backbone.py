@@ -10,24 +10,40 @@ objectives and samplers see one interface: ``logits(input_ids, padding_mask)``.
   transformers passes through unchanged in every release the project runs on. Dream's head
   predicts the *next* token as in its AR parent Qwen2.5, so its logits are shifted right by one
   position (``logits_shift``), exactly as Dream's own sampler does.
+- Positions (``position_ids``): ``index`` (LLaDA, the ARMs' training): the sequence index, the
+  model's default; ``visible`` (Dream): Dream's sampler counts the visible tokens, so a
+  left-padded row's positions restart at 0 on its first real token (``visible_position_ids``).
+
+Every MDM is checked when it is loaded (``check_padding_is_ignored``): a row's logits must not
+depend on what its padding holds, or batched decoding, stacked training rows and the probes'
+placement gaps would see the padding (LLaDA's older modeling file ignores the mask).
 """
 from __future__ import annotations
 
+import inspect
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from functools import cached_property
 from pathlib import Path
 
 import torch
 
 from revcurse.config import derive_seed
 
+from .batches import PromptFormat
 from .lora import attach_lora, trainable_state
-from .registry import ModelSpec, resolve_weights
+from .registry import STANDIN_REVISION, ModelSpec, resolve_weights, weights_revision
 from .stacked_lora import stack_adapters
 from .standins import build_standin
 from .tokenizer import load_standin_tokenizer
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+PADDING_CHECK_TEXT = "Anna Bell's child is Carl Dorn"   # any text: the check compares a row with itself
+PADDING_CHECK_GAP = 5                                   # padding positions in front of it
+
+
+class PaddingMaskError(ValueError):
+    """An MDM's logits depend on what its padding holds: it does not apply the padding mask."""
 
 
 @dataclass
@@ -39,20 +55,32 @@ class Backbone:
     eos_token_id: int                # appended after every completion
     stop_token_ids: frozenset[int]   # any of them ends a generated answer
     mask_token_id: int | None        # MDMs only
+    revision: str = STANDIN_REVISION # the model revision every output records (registry.weights_revision)
+
+    @cached_property
+    def prompt_format(self) -> PromptFormat:
+        """How this model's prompts and answers are tokenised (``batches.PromptFormat``)."""
+        return PromptFormat.of(self.tokenizer, self.spec.chat_template)
 
     def logits(self, input_ids: torch.Tensor, padding_mask: torch.Tensor,
-               positions: torch.Tensor | None = None) -> torch.Tensor:
+               positions: torch.Tensor | None = None, *, sequence_positions: bool = False) -> torch.Tensor:
         """(B, L, V) logits; MDMs, given (B, m) ``positions``: (B, m, V), the logits predicting the
         tokens at those positions, with the LM head run on those positions' hidden states alone
-        (the diffusion samplers need no others, and the head is the largest layer)."""
+        (the diffusion samplers need no others, and the head is the largest layer).
+        ``sequence_positions``: positions from the sequence index whatever the model's convention
+        (the probes' placement gaps must move the positions after them)."""
         if self.spec.kind == "arm":
             return self.model(input_ids=input_ids, attention_mask=padding_mask).logits
+        inputs = {"input_ids": input_ids, **self._bidirectional(padding_mask)}
+        if self.spec.position_ids == "visible":
+            inputs["position_ids"] = (torch.arange(input_ids.shape[1], device=input_ids.device).expand_as(input_ids)
+                                      if sequence_positions else visible_position_ids(padding_mask))
         if positions is not None:
             # Dream's position i-1 predicts token i (positions are answer tokens, never column 0).
             head_positions = positions - 1 if self.spec.logits_shift else positions
             with _lm_head_only_at(self.model, head_positions):
-                return self.model(input_ids=input_ids, **self._bidirectional(padding_mask)).logits
-        logits = self.model(input_ids=input_ids, **self._bidirectional(padding_mask)).logits
+                return self.model(**inputs).logits
+        logits = self.model(**inputs).logits
         if self.spec.logits_shift:
             # Position i-1 predicts token i; position 0 has no predecessor and keeps its own row
             # (it is always a prompt or padding token, never predicted).
@@ -66,6 +94,73 @@ class Backbone:
         blocked = ~padding_mask.bool()[:, None, None, :].expand(-1, 1, padding_mask.shape[1], -1)
         return {"attention_mask": torch.zeros(blocked.shape, dtype=dtype, device=padding_mask.device)
                 .masked_fill(blocked, torch.finfo(dtype).min)}
+
+
+def visible_position_ids(padding_mask: torch.Tensor) -> torch.Tensor:
+    """Dream's position ids (its sampler's ``tok_idx``): the number of visible tokens before each
+    one, so a left-padded row restarts at 0 on its first real token; padding gets 1 (it is masked
+    out, so its position changes nothing)."""
+    positions = padding_mask.long().cumsum(-1) - 1
+    return positions.masked_fill(padding_mask == 0, 1)
+
+
+def check_padding_is_ignored(backbone: Backbone) -> float:
+    """Stop with ``PaddingMaskError`` unless padding changes no logit of the real tokens.
+
+    Two rows hold the same tokens behind ``PADDING_CHECK_GAP`` left padding positions, one's
+    padding the pad token, the other's other tokens; both have the same padding mask, shape and
+    positions, so a model that applies its mask gives both rows the same logits on the real
+    tokens (padding weighs exactly 0 in attention), and one that attends to the padding cannot.
+    In float32 the padded row must also match the row alone (no padding at all). Returns the
+    largest difference found."""
+    tokens = list(backbone.prompt_format.answer_ids(PADDING_CHECK_TEXT)) + [backbone.mask_token_id] * 3
+    gap = PADDING_CHECK_GAP
+    filler = [tokens[0] if tokens[0] != backbone.pad_token_id else tokens[1]] * gap
+    device = next(backbone.model.parameters()).device
+    ids = torch.tensor([[backbone.pad_token_id] * gap + tokens, filler + tokens], device=device)
+    mask = torch.tensor([[0] * gap + [1] * len(tokens)] * 2, device=device)
+    alone = torch.tensor([tokens], device=device)
+    was_training = backbone.model.training
+    backbone.model.eval()
+    with torch.no_grad():
+        padded = backbone.logits(ids, mask).float()
+        unpadded = backbone.logits(alone, torch.ones_like(alone)).float()
+    backbone.model.train(was_training)
+    first = gap + int(backbone.spec.logits_shift)        # Dream: the row before the first real token is a pad's
+    exact = next(backbone.model.parameters()).dtype == torch.float32
+    tolerance = (1e-5 if exact else 1e-3) * (1 + padded[:, first:].abs().max().item())
+    content = (padded[0, first:] - padded[1, first:]).abs().max().item()
+    if not content <= tolerance:
+        raise PaddingMaskError(_padding_message(
+            backbone, f"the logits of a row's real tokens change by up to {content:.3g} when only what its left "
+                      f"padding holds changes"))
+    # In float32, rounding is far below the tolerance: the padded row must also be the row alone.
+    alone_difference = (padded[0, first:] - unpadded[0, first - gap:]).abs().max().item() if exact else 0.0
+    if not alone_difference <= tolerance:
+        raise PaddingMaskError(_padding_message(
+            backbone, f"a left-padded row's logits differ from the row alone by up to {alone_difference:.3g}"))
+    return max(content, alone_difference)
+
+
+def _padding_message(backbone: Backbone, what: str) -> str:
+    spec = backbone.spec
+    model = backbone.model.get_base_model() if hasattr(backbone.model, "get_base_model") else backbone.model
+    try:
+        modeling_file = inspect.getsourcefile(type(model))
+    except TypeError:
+        modeling_file = type(model).__module__
+    if spec.remote_code:
+        fix = (f"pin llm.models.{spec.name}.revision to a commit of {spec.weights} whose modeling code applies the "
+               f"attention mask (LLaDA: the newer modeling_llada.py; the older one passes attn_mask=None, LLaDA "
+               f"issues #89 and #90), and check llm.models.{spec.name}.attention_mask "
+               f"({spec.attention_mask}) is the form that code takes")
+    else:
+        fix = (f"llm.models.{spec.name}.attention_mask = {spec.attention_mask!r} does not reach the attention of "
+               f"{type(model).__name__}: use the form its code takes (padding_2d or additive_4d)")
+    return (f"config.yaml: llm.models.{spec.name} (revision {backbone.revision}): padding is not ignored: {what} "
+            f"(backbone.check_padding_is_ignored). Batched evaluation, stacked training rows "
+            f"and the probes' placement gaps would see the padding, so nothing is run. Modeling code: "
+            f"{modeling_file}. Fix: {fix}. See docs/llm.md.")
 
 
 @contextmanager
@@ -97,7 +192,7 @@ def load_backbone(spec: ModelSpec, device: torch.device, seed: int, tokenizer_pa
         model = build_standin(spec, len(tokenizer), tokenizer.eos_token_id, seed)
         generation_eos = []
     else:
-        model, tokenizer = _load_pretrained(spec)
+        model, tokenizer = _load_pretrained(spec, resolve_weights(spec))
         generation_eos = getattr(getattr(model, "generation_config", None), "eos_token_id", None) or []
         generation_eos = [generation_eos] if isinstance(generation_eos, int) else list(generation_eos)
     model.to(device=device, dtype=DTYPES[spec.dtype])
@@ -107,7 +202,16 @@ def load_backbone(spec: ModelSpec, device: torch.device, seed: int, tokenizer_pa
     mask = spec.mask_token_id if spec.mask_token_id is not None else tokenizer.mask_token_id
     if spec.kind == "mdm" and mask is None:
         raise ValueError(f"config.yaml: llm.models.{spec.name}.mask_token_id is null and the tokenizer has no mask token")
-    return Backbone(spec, model, tokenizer, pad, eos, frozenset([eos, pad, *generation_eos]), mask)
+    backbone = Backbone(spec, model, tokenizer, pad, eos, frozenset([eos, pad, *generation_eos]), mask,
+                        weights_revision(spec))
+    try:
+        backbone.prompt_format
+    except ValueError as error:
+        raise ValueError(f"config.yaml: llm.models.{spec.name}.chat_template is true, but {error} "
+                         f"({spec.weights or tokenizer_path}); set it to false. See docs/llm.md.") from None
+    if spec.kind == "mdm":
+        check_padding_is_ignored(backbone)
+    return backbone
 
 
 def load_adapted_backbone(spec: ModelSpec, lora: dict, device: torch.device, seed: int,
@@ -145,11 +249,10 @@ def with_stacked_lora(backbone: Backbone, lora: dict, seeds: list[int]) -> Backb
     return replace(backbone, model=stack_adapters(backbone.model, adapters, lora["alpha"] / lora["r"]))
 
 
-def _load_pretrained(spec: ModelSpec):
+def _load_pretrained(spec: ModelSpec, path: Path):
     import transformers
     from transformers import AutoModel, AutoModelForCausalLM, AutoTokenizer
 
-    path = resolve_weights(spec)
     tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=spec.remote_code)
     # LLaDA and Dream register their language-model classes under AutoModel.
     auto_class = AutoModel if spec.kind == "mdm" else AutoModelForCausalLM

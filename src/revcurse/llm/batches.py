@@ -6,15 +6,66 @@ docs/datasets.md). The answer is the completion followed by EOS: the ARMs learn 
 pad = EOS), and the MDMs' answer is padded with EOS up to the generation length, the region their
 sampler fills (LLaDA's SFT recipe: trailing EOS are part of the answer).
 
+With ``chat_template`` (a per-model option, docs/llm.md) every prompt is the user turn of the
+tokenizer's chat template followed by the opening of the assistant turn, and the answer starts
+the assistant turn without a leading space; without it (the default) the prompt is the raw text
+with the tokenizer's own special tokens (e.g. BOS) and the answer is ``" " + completion``.
+``PromptFormat`` holds both conventions, so training, evaluation and the probes tokenise alike.
+
 Training batches are right-padded; query batches are left-padded so every row's generation starts
-at the same column. Both models use RoPE, so a row's left padding (masked out) shifts absolute
-positions only and changes no attention score.
+at the same column. Left padding is masked out of attention (checked when an MDM is loaded:
+``backbone.check_padding_is_ignored``); positions follow each model's convention (``Backbone.logits``).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import torch
+
+_SENTINEL = "\u2063revcurse\u2063"   # content no template or tokenizer alters
+
+
+@dataclass(frozen=True)
+class PromptFormat:
+    """How one model's prompts and answers are tokenised: ``prefix`` and ``suffix`` (token ids)
+    around the prompt's own tokens, and the text put before a completion."""
+
+    tokenizer: object
+    prefix: tuple[int, ...]
+    suffix: tuple[int, ...]
+    answer_prefix: str
+
+    @classmethod
+    def of(cls, tokenizer, chat_template: bool = False) -> "PromptFormat":
+        if chat_template:
+            if not getattr(tokenizer, "chat_template", None):
+                raise ValueError("the tokenizer has no chat template (tokenizer_config.json: chat_template)")
+            text = tokenizer.apply_chat_template([{"role": "user", "content": _SENTINEL}], tokenize=False,
+                                                 add_generation_prompt=True)
+            before, after = text.split(_SENTINEL)
+            return cls(tokenizer, _ids(tokenizer, before), _ids(tokenizer, after), "")
+        # The tokenizer's own special tokens around any text (e.g. BOS), found around a sentinel.
+        content, full = _ids(tokenizer, _SENTINEL), tuple(tokenizer(_SENTINEL)["input_ids"])
+        at = next(i for i in range(len(full) - len(content) + 1) if full[i: i + len(content)] == content)
+        return cls(tokenizer, full[:at], full[at + len(content):], " ")
+
+    def wrap(self, content: list[int] | tuple[int, ...]) -> tuple[int, ...]:
+        return self.prefix + tuple(content) + self.suffix
+
+    def text_ids(self, text: str) -> tuple[int, ...]:
+        """``text`` alone, without special tokens."""
+        return _ids(self.tokenizer, text)
+
+    def prompt_ids(self, prompt: str) -> tuple[int, ...]:
+        return self.wrap(self.text_ids(prompt))
+
+    def answer_ids(self, completion: str) -> tuple[int, ...]:
+        """A completion as the model generates it after the prompt (also: an entity as an answer)."""
+        return self.text_ids(self.answer_prefix + completion)
+
+
+def _ids(tokenizer, text: str) -> tuple[int, ...]:
+    return tuple(tokenizer(text, add_special_tokens=False)["input_ids"]) if text else ()
 
 
 @dataclass(frozen=True)
@@ -23,23 +74,19 @@ class Example:
     answer_ids: tuple[int, ...]
 
 
-def encode_prompt(tokenizer, prompt: str) -> tuple[int, ...]:
-    """The prompt as the model sees it, with the tokenizer's own special tokens (e.g. BOS)."""
-    return tuple(tokenizer(prompt)["input_ids"])
-
-
-def encode_example(tokenizer, prompt: str, completion: str, eos_token_id: int, answer_length: int | None) -> Example:
+def encode_example(prompt_format: PromptFormat, prompt: str, completion: str, eos_token_id: int,
+                   answer_length: int | None) -> Example:
     """``answer_length`` (MDMs): fill the answer with EOS up to this many tokens, the generation
     length; ``None`` (ARMs): the completion and one EOS."""
-    completion_ids = tuple(tokenizer(" " + completion, add_special_tokens=False)["input_ids"])
+    prompt_ids, completion_ids = prompt_format.prompt_ids(prompt), prompt_format.answer_ids(completion)
     if answer_length is None:
-        return Example(encode_prompt(tokenizer, prompt), completion_ids + (eos_token_id,))
+        return Example(prompt_ids, completion_ids + (eos_token_id,))
     if len(completion_ids) + 1 > answer_length:
         raise ValueError(
             f"completion {completion!r} is {len(completion_ids)} tokens + EOS, longer than the "
             f"{answer_length} tokens the MDM generates (llm.eval.max_new_tokens)"
         )
-    return Example(encode_prompt(tokenizer, prompt), completion_ids + (eos_token_id,) * (answer_length - len(completion_ids)))
+    return Example(prompt_ids, completion_ids + (eos_token_id,) * (answer_length - len(completion_ids)))
 
 
 @dataclass

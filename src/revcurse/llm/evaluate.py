@@ -14,7 +14,7 @@ import torch
 from revcurse.data.relational import normalize_answer
 
 from .backbone import Backbone
-from .batches import encode_prompt, query_batch
+from .batches import query_batch
 from .samplers import dream_generate, greedy_generate, llada_generate
 
 
@@ -68,7 +68,7 @@ def generate(backbone: Backbone, prompt_ids: torch.Tensor, padding_mask: torch.T
 
 def predict(backbone: Backbone, prompts: list[str], settings: DecodingSettings) -> list[str]:
     """One generated answer per prompt, in order. Prompts are batched by length to limit padding."""
-    encoded = [encode_prompt(backbone.tokenizer, p) for p in prompts]
+    encoded = [backbone.prompt_format.prompt_ids(p) for p in prompts]
     order = sorted(range(len(prompts)), key=lambda i: len(encoded[i]))
     device = next(backbone.model.parameters()).device
     answers: dict[int, str] = {}

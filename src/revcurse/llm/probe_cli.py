@@ -42,7 +42,7 @@ def measure_command(args) -> None:
 
     from revcurse.training import resolve_device
 
-    from .__main__ import direction_records, llm_provenance, run_backbone
+    from .__main__ import check_trained_revision, direction_records, llm_provenance, run_backbone
     from .lora import load_trainable_state
     from .probe_plan import MEASUREMENTS
     from .probes import attention_scores, query_pairs, training_dynamics, with_run_columns
@@ -56,14 +56,20 @@ def measure_command(args) -> None:
     training = json.loads(Path(args.checkpoints).read_text())
     device = resolve_device(spec["device"])
     backbone = run_backbone(spec, device)
-    pairs = query_pairs(backbone, direction_records(args.manifest, spec["direction"]), settings["context"],
-                        spec["answer_length"], settings["samples"])
-    versions = llm_provenance()
+    check_trained_revision(training, backbone, args.checkpoints)
+    pairs, excluded = query_pairs(backbone, direction_records(args.manifest, spec["direction"]), settings["context"],
+                                  spec["answer_length"], settings["samples"])
+    for fact, why in excluded.items():
+        log.info("sample %s excluded: %s", fact, why)
+    log.info("%d samples, %d excluded (A or B would be different tokens in the two queries)", len(pairs),
+             len(excluded))
+    versions = llm_provenance(backbone.revision)
     model = backbone.spec
     run = {"preset": spec["preset"], "model": model.name, "label": model.label, "kind": model.kind,
            "task": spec["task"], "dataset": spec["dataset"], "trained_direction": spec["direction"], "seed": spec["seed"],
-           "context": settings["context"], "config_hash": config_hash(spec),
-           "train_config_hash": training["config_hash"], "code_version": versions["code_version"]}
+           "context": settings["context"], "excluded_samples": len(excluded), "config_hash": config_hash(spec),
+           "train_config_hash": training["config_hash"], "code_version": versions["code_version"],
+           "model_revision": backbone.revision}
     frames: dict[str, list[pd.DataFrame]] = {table: [] for table in outs}
     started = time.perf_counter()
     for epoch, relative in selected_checkpoints(training, settings["checkpoints"]):
@@ -81,7 +87,7 @@ def measure_command(args) -> None:
              len(frames[next(iter(frames))]), device)
     for table, path in outs.items():
         write_parquet(pd.concat(frames[table], ignore_index=True), Path(path),
-                      {"spec": spec, "train_spec": training["spec"], "provenance": versions})
+                      {"spec": spec, "train_spec": training["spec"], "provenance": versions, "excluded_samples": excluded})
 
 
 def figure_command(args) -> None:

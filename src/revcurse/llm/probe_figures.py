@@ -35,6 +35,13 @@ def read_probe_tables(paths: list[str | Path]) -> dict[str, pd.DataFrame]:
             for probe, files in by_probe.items()}
 
 
+def excluded_note(*frames: pd.DataFrame) -> str:
+    """The figure's count of samples left out because A or B would be different tokens in their two
+    queries (``probes.query_pair``): summed over the runs drawn."""
+    runs = pd.concat([f[RUN_KEYS + ["seed", "excluded_samples"]] for f in frames]).drop_duplicates(RUN_KEYS + ["seed"])
+    return f"samples excluded (A or B tokenised differently in the two queries): {int(runs['excluded_samples'].sum())}"
+
+
 def final_epoch(frame: pd.DataFrame) -> pd.DataFrame:
     """The rows of each run's last probed checkpoint."""
     last = frame.groupby(RUN_KEYS + ["seed"])["epoch"].transform("max")
@@ -98,7 +105,8 @@ def figure6(frames: dict[str, pd.DataFrame], settings: dict):
         bottom.set(xlabel="Δ1 + Δ2", ylabel="layer", title="per layer: mean over heads")
         fig.colorbar(image, ax=bottom, label="correlation")
         tables.append(heads.assign(model=model, task=task, panel="all_heads"))
-    footer(fig, [attention], "context", f"pooling {settings['correlation_pooling']} · checkpoint: last probed")
+    footer(fig, [attention], "context", f"pooling {settings['correlation_pooling']} · checkpoint: last probed · "
+                                         f"{excluded_note(attention)}")
     fig.tight_layout(rect=(0, 0.03, 1, 1))
     return fig, pd.concat([correlation.assign(panel="per_head"), *tables], ignore_index=True)
 
@@ -137,7 +145,7 @@ def figure7(frames: dict[str, pd.DataFrame], settings: dict):
                   .rename(columns={"25%": "q25", "50%": "median", "75%": "q75", "count": "values"}))
         tables += [cosine.assign(panel="cosine"), inner.assign(panel="inner_product"),
                    summary.assign(panel="probability")]
-    footer(fig, [alignment, probability], "context")
+    footer(fig, [alignment, probability], "context", excluded_note(alignment, probability))
     fig.tight_layout(rect=(0, 0.03, 1, 1))
     return fig, pd.concat(tables, ignore_index=True)
 
@@ -169,7 +177,7 @@ def figure9(frames: dict[str, pd.DataFrame], settings: dict):
                   top1_share=("rank", lambda r: (r == 1).mean()),
                   samples=("fact_id", "count"), seeds=("seed", "nunique"))
              .reset_index())
-    footer(fig, [probability], "context", "reverse queries · checkpoint: last probed")
+    footer(fig, [probability], "context", f"reverse queries · checkpoint: last probed · {excluded_note(probability)}")
     fig.tight_layout(rect=(0, 0.03, 1, 1))
     return fig, table
 

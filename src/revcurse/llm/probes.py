@@ -6,7 +6,10 @@ is B" (the trained mapping, A named in the prompt, B the completion) and its fir
 
 - MDMs (paper §6.2): forward = "[M]…[M]'s child is B", the forward statement with A's span masked;
   reverse = "B's parent is [M]…[M]". The target is A's first token at the first masked position.
-  ``context`` says what follows (docs/llm_probes.md): ``entity`` = nothing more, as the paper
+  A and B are tokenised in their answer form in both queries (" Anna Bell", as the model answers
+  with them; ``_entity_split``), so the two queries predict the same token and hold the same key
+  token for B; a sample whose entities would still differ (e.g. a description capitalised in one
+  query only) is left out and counted (``excluded_samples``). ``context`` says what follows (docs/llm_probes.md): ``entity`` = nothing more, as the paper
   writes the queries (as many masks as A has tokens); ``sequence`` = the sequences the model
   sees, i.e. the forward statement's answer padded with EOS to the generation length as in
   training, and the reverse prompt followed by the generation-length masks the sampler starts from.
@@ -39,7 +42,7 @@ from revcurse.probes import check_table
 
 from .attention_hooks import recorded_scores
 from .backbone import Backbone
-from .batches import encode_prompt
+from .batches import PromptFormat
 
 DIRECTIONS = ("forward", "reverse")
 CONTEXTS = ("entity", "sequence")
@@ -47,7 +50,9 @@ CONTEXTS = ("entity", "sequence")
 # ---------------------------------------------------------------- schemas
 RUN_COLUMNS = {"preset": str, "model": str, "label": str, "kind": str, "task": str, "dataset": str,
                "trained_direction": str, "seed": int, "epoch": int}
-PROVENANCE_COLUMNS = {"config_hash": str, "train_config_hash": str, "code_version": str}
+# excluded_samples: the run's samples left out because A or B would be different tokens in its two queries.
+PROVENANCE_COLUMNS = {"excluded_samples": int, "config_hash": str, "train_config_hash": str, "code_version": str,
+                      "model_revision": str}
 SCHEMAS: dict[str, dict[str, type]] = {
     "llm_attention": {
         **RUN_COLUMNS, "fact_id": str, "direction": str, "layer": int, "head": int, "kv_head": int,
@@ -110,53 +115,58 @@ class QueryPair:
         return self.forward if direction == "forward" else self.reverse
 
 
-def _entity_split(tokenizer, text: str, entity: str) -> tuple[list[int], list[int], list[int]]:
+def _entity_split(prompt_format: PromptFormat, text: str, entity: str) -> tuple[tuple, tuple, tuple]:
     """Tokens of ``text`` before, of and after the first occurrence of ``entity`` (case-insensitive:
-    descriptions are capitalised at the start of a sentence); a space before the entity belongs to
-    its span, as byte-level BPE attaches it to the following word."""
+    descriptions are capitalised at the start of a sentence), without special tokens. The entity is
+    tokenised in its *answer form* (``PromptFormat.answer_ids``: " Anna Bell" for raw prompts), so
+    it has the tokens it has wherever the model answers with it; a space before it in ``text`` is
+    part of that form, and an entity at the start of the text gets it too."""
     at = text.casefold().find(entity.casefold())
     if at < 0:
         raise ValueError(f"{entity!r} does not occur in {text!r}")
     before, span, after = text[:at], text[at: at + len(entity)], text[at + len(entity):]
-    if before.endswith(" "):
-        before, span = before[:-1], " " + span
-    return (list(encode_prompt(tokenizer, before)), tokenizer(span, add_special_tokens=False)["input_ids"],
-            tokenizer(after, add_special_tokens=False)["input_ids"])
+    if prompt_format.answer_prefix.startswith(" ") and before.endswith(" "):
+        before = before[:-1]
+    return prompt_format.text_ids(before), prompt_format.answer_ids(span), prompt_format.text_ids(after)
 
 
-def _answer_ids(tokenizer, completion: str) -> list[int]:
-    """A completion as training and evaluation tokenise it (batches.encode_example)."""
-    return tokenizer(" " + completion, add_special_tokens=False)["input_ids"]
-
-
-def query_pair(backbone: Backbone, fact_id: str, forward, reverse, context: str, answer_length: int) -> QueryPair:
-    """The two queries of one sample from its forward statement and reverse query (module docstring)."""
-    tokenizer = backbone.tokenizer
+def query_pair(backbone: Backbone, fact_id: str, forward, reverse, context: str,
+               answer_length: int) -> QueryPair | str:
+    """The two queries of one sample from its forward statement and reverse query (module
+    docstring), or, for an MDM whose two queries would not hold A and B as the same tokens, why not."""
+    prompt_format = backbone.prompt_format
     entity_a, entity_b = reverse.completion, forward.completion
     if backbone.spec.kind == "arm":
-        prompts = [list(encode_prompt(tokenizer, s.prompt)) for s in (forward, reverse)]
-        targets = [_answer_ids(tokenizer, entity_b)[0], _answer_ids(tokenizer, entity_a)[0]]
-        queries = [Query(tuple(p), len(p) - 1, t, len(p)) for p, t in zip(prompts, targets)]
+        prompts = [prompt_format.prompt_ids(s.prompt) for s in (forward, reverse)]
+        targets = [prompt_format.answer_ids(entity_b)[0], prompt_format.answer_ids(entity_a)[0]]
+        queries = [Query(p, len(p) - 1, t, len(p)) for p, t in zip(prompts, targets)]
         return QueryPair(fact_id, *queries)
-    mask = backbone.mask_token_id
-    before, span_a, after = _entity_split(tokenizer, forward.prompt, entity_a)
-    prompt = before + [mask] * len(span_a) + after
-    answer = _answer_ids(tokenizer, entity_b)
+    mask, prefix = backbone.mask_token_id, len(prompt_format.prefix)
+    before, a_forward, after = _entity_split(prompt_format, forward.prompt, entity_a)
+    b_forward = prompt_format.answer_ids(entity_b)
+    before_b, b_reverse, after_b = _entity_split(prompt_format, reverse.prompt, entity_b)
+    a_reverse = prompt_format.answer_ids(entity_a)
+    if (a_forward, b_forward) != (a_reverse, b_reverse):
+        spell = backbone.tokenizer.convert_ids_to_tokens
+        which = "A" if a_forward != a_reverse else "B"
+        pair = (a_forward, a_reverse) if which == "A" else (b_forward, b_reverse)
+        return f"{which} is {spell(list(pair[0]))} in the forward query and {spell(list(pair[1]))} in the reverse query"
+    prompt = prompt_format.wrap(before + (mask,) * len(a_forward) + after)
+    answer = b_forward
     if context == "sequence":
-        answer = answer + [backbone.eos_token_id] * max(0, answer_length - len(answer))
-    fwd = Query(tuple(prompt + answer), len(before), span_a[0], len(prompt), len(before), len(prompt))
-    before_b, span_b, after_b = _entity_split(tokenizer, reverse.prompt, entity_b)
-    prompt = before_b + span_b + after_b
-    answer_a = _answer_ids(tokenizer, entity_a)
-    masks = len(answer_a) if context == "entity" else answer_length
-    rev = Query(tuple(prompt + [mask] * masks), len(prompt), answer_a[0], len(prompt), len(prompt), len(before_b))
+        answer = answer + (backbone.eos_token_id,) * max(0, answer_length - len(answer))
+    fwd = Query(prompt + answer, prefix + len(before), a_forward[0], len(prompt), prefix + len(before), len(prompt))
+    prompt = prompt_format.wrap(before_b + b_reverse + after_b)
+    masks = len(a_reverse) if context == "entity" else answer_length
+    rev = Query(prompt + (mask,) * masks, len(prompt), a_reverse[0], len(prompt), len(prompt), prefix + len(before_b))
     return QueryPair(fact_id, fwd, rev)
 
 
 def query_pairs(backbone: Backbone, direction, context: str, answer_length: int,
-                samples: int | None) -> list[QueryPair]:
+                samples: int | None) -> tuple[list[QueryPair], dict[str, str]]:
     """One pair per fact of a dataset direction (its first forward statement and reverse query,
-    facts in file order), the first ``samples`` of them (all for ``None``)."""
+    facts in file order), of the first ``samples`` facts (all for ``None``); and the facts of those
+    left out because their two queries would not hold the same tokens for A and B, with why."""
     if context not in CONTEXTS:
         raise ValueError(f"config.yaml: llm.probes.context = {context!r}; expected one of {CONTEXTS}")
     forward, reverse = {}, {}
@@ -165,7 +175,14 @@ def query_pairs(backbone: Backbone, direction, context: str, answer_length: int,
     for row in direction.eval_reverse:
         reverse.setdefault(row.fact_id, row)
     facts = [fact for fact in forward if fact in reverse][:samples]
-    return [query_pair(backbone, fact, forward[fact], reverse[fact], context, answer_length) for fact in facts]
+    built = {fact: query_pair(backbone, fact, forward[fact], reverse[fact], context, answer_length) for fact in facts}
+    pairs = [pair for pair in built.values() if isinstance(pair, QueryPair)]
+    excluded = {fact: why for fact, why in built.items() if isinstance(why, str)}
+    if not pairs:
+        raise ValueError(f"probes of {backbone.spec.name}: every one of the {len(facts)} samples was excluded, e.g. "
+                         f"{next(iter(excluded.items()))}: no query pair holds A and B as the same tokens "
+                         f"(docs/llm_probes.md)")
+    return pairs, excluded
 
 
 def _batch(queries: list[Query], visible: list[tuple[int, ...]], pad_token_id: int,
@@ -221,7 +238,7 @@ def attention_scores(backbone: Backbone, pairs: list[QueryPair], placements: int
             ids, visible = _batch(moved, [seen for _, seen in placed], backbone.pad_token_id, device)
             with recorded_scores(backbone.model, torch.tensor([q.mask_pos for q in moved]),
                                  torch.tensor([q.b_pos for q in moved])) as recorder:
-                backbone.logits(ids, visible)
+                backbone.logits(ids, visible, sequence_positions=True)   # gaps move the positions after them
             scores = torch.stack(recorder.per_layer, 1).double().numpy()                      # [rows, layers, heads]
             rows, layers, heads = scores.shape
             frames.append(pd.DataFrame({

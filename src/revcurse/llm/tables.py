@@ -16,6 +16,8 @@ import pandas as pd
 
 from revcurse.data.relational import TASKS
 
+from .registry import STANDIN_REVISION
+
 SEED_TABLES = {"table4": "parent_child", "table5": "person_description", "table6": "trex"}
 SEED_TABLE_TITLES = {
     "table4": "Table 4. Parent-Child raw results across seeds",
@@ -27,7 +29,13 @@ SELECTIONS = {
     "final": "Final checkpoint",
 }
 RUN = ["model", "label", "kind", "task", "dataset", "seed"]
-PROVENANCE = ["preset", "code_version", "packages"]   # packages: those of the evaluation env
+# Why the stand-ins' reverse accuracy says nothing about the reversal curse (docs/llm.md, Stand-ins;
+# tests/test_llm_standin_reverse.py checks both facts on the datasets).
+STANDIN_NOTE = ("Stand-ins cannot answer reverse queries whatever their kind: trained from scratch on the forward "
+                "statements alone, they never see the reverse relation's wording, and the MDM objective (LLaDA's "
+                "SFT recipe) never masks the prompt, so the entity a reverse query asks for is never a prediction "
+                "target. The real models' reverse accuracy rests on what pre-training taught them (docs/llm.md).")
+PROVENANCE = ["preset", "code_version", "model_revision", "packages"]   # packages: those of the evaluation env
 
 
 def checkpoint_accuracy(predictions: pd.DataFrame) -> pd.DataFrame:
@@ -87,8 +95,12 @@ def _header(table: pd.DataFrame, config_hash: str) -> str:
     if first.preset != "paper":
         note = (f"**{first.preset} preset: stand-in models trained from scratch on small settings — a smoke test "
                 f"of the pipeline, not paper-scale numbers.**\n\n")
+    if (table["model_revision"] == STANDIN_REVISION).any():
+        note += (f"{STANDIN_NOTE}\n\n")
+    revisions = table.drop_duplicates("label")
+    models = ", ".join(f"{row.label} {row.model_revision}" for row in revisions.itertuples())
     return (f"{note}preset: **{first.preset}** · config {config_hash} · code {first.code_version} · "
-            f"{first.packages}\n\n")
+            f"{first.packages} · model revisions: {models}\n\n")
 
 
 def table1_markdown(table: pd.DataFrame, config_hash: str) -> str:
