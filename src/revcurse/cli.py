@@ -69,17 +69,19 @@ def toy_train(args) -> None:
 
 def toy_eval(args) -> None:
     from .sampling import DIRECTIONS, success_counts
-    from .training import load_run, resolve_device
+    from .training import autocast, load_run, resolve_device, resolve_precision
 
     spec = json.loads(args.spec)
     settings = spec["eval"]
     device = resolve_device(args.device)
+    precision = resolve_precision(settings.get("precision", "fp32"), device)
     model, run = load_run(Path(args.model), settings["weights"], device)
     frames = []
     for direction in DIRECTIONS:
         rng = torch.Generator(device=device).manual_seed(derive_seed(spec["seed"], "toy-eval", direction))
-        counts = success_counts(model, spec["length"], direction, settings["samples_per_letter"], settings["top_k"],
-                                settings["unmask_order"], rng, settings.get("batch_size", 2048))
+        with autocast(precision, device):
+            counts = success_counts(model, spec["length"], direction, settings["samples_per_letter"],
+                                    settings["top_k"], settings["unmask_order"], rng, settings.get("batch_size", 2048))
         log.info("%s L=%d seed %d %s: %.2f%%", spec["model"], spec["length"], spec["seed"], direction,
                  100 * counts["successes"].sum() / counts["samples"].sum())
         frames.append(counts)
@@ -87,7 +89,7 @@ def toy_eval(args) -> None:
     frame = frame.assign(
         preset=spec["preset"], model=spec["model"], length=spec["length"], seed=spec["seed"],
         top_k=settings["top_k"], unmask_order=settings["unmask_order"] if model.cfg.reads_mask else "n/a",
-        weights=run["weights_used"], train_config_hash=run["config_hash"], config_hash=config_hash(spec),
+        weights=run["weights_used"], precision=precision, train_config_hash=run["config_hash"], config_hash=config_hash(spec),
         code_version=run["provenance"]["code_version"],
     )
     write_parquet(frame, Path(args.out), {"spec": spec, "train_spec": run["spec"], "provenance": provenance()})

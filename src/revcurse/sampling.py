@@ -8,7 +8,8 @@
   ``unmask_order`` choice (the paper leaves it open, see docs/toy.md):
   ``random`` (a uniformly random order: the reverse of the forward masking process,
   our default), ``confidence`` (the position whose drawn token is most probable, as
-  LLaDA's low-confidence remasking) or ``left_to_right``.
+  LLaDA's low-confidence remasking), ``left_to_right``, or ``parallel`` (every position
+  drawn at once from one forward pass of [prompt, M, …, M]: no position sees another's draw).
 
 A forward query succeeds when the prompt's uppercase appears anywhere in the
 generated positions; a reverse query when its lowercase does.
@@ -21,7 +22,7 @@ import torch
 from .data.toy import LOWER, MASK_ID, N_LETTERS, lower_id, upper_id
 from .models import ToyTransformer
 
-UNMASK_ORDERS = ("random", "confidence", "left_to_right")
+UNMASK_ORDERS = ("random", "confidence", "left_to_right", "parallel")
 DIRECTIONS = ("forward", "reverse")
 
 
@@ -55,6 +56,11 @@ def generate(model: ToyTransformer, prompts: torch.Tensor, length: int, top_k: i
     seq = torch.full((n, length), MASK_ID, dtype=torch.long, device=device)
     seq[:, 0] = prompts
     rows = torch.arange(n, device=device)
+    if unmask_order == "parallel":
+        logits = model(seq[None])[0, :, 1:]                            # [N, L−1, V]
+        token, _ = top_k_sample(logits.flatten(0, 1), top_k, rng)
+        seq[:, 1:] = token.view(n, length - 1)
+        return seq
     if unmask_order == "random":
         order = 1 + torch.rand(n, length - 1, generator=rng, device=device).argsort(dim=1)
     for step in range(length - 1):

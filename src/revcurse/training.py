@@ -58,6 +58,32 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
+def cpu_has_bf16_matmul() -> bool:
+    """Whether this CPU multiplies bf16 in hardware (AMX or AVX-512 BF16): there bf16 pays."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:                      # not Linux: stay on the safe side
+        return False
+    return any(flag in flags.split() for flag in ("amx_bf16", "avx512_bf16"))
+
+
+def resolve_precision(name: str, device: torch.device) -> str:
+    """'auto' is bf16 on CUDA and on CPUs with bf16 matmul units, fp32 elsewhere."""
+    if name not in PRECISIONS:
+        raise ValueError(f"precision={name!r}; expected one of {PRECISIONS}")
+    if name != "auto":
+        return name
+    return "bf16" if device.type == "cuda" or cpu_has_bf16_matmul() else "fp32"
+
+
+def autocast(precision: str, device: torch.device):
+    """bf16 autocast (matmuls in bf16; LayerNorm, softmax, losses and weights in fp32) or nothing."""
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
+
+
 # ---------------------------------------------------------------- objectives
 def masked_diffusion_loss(logits: torch.Tensor, clean: torch.Tensor, masked: torch.Tensor,
                           mask_rate: torch.Tensor) -> torch.Tensor:
@@ -243,7 +269,9 @@ def train(
         state.take_snapshot()
 
     data = data.to(device)
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=train_cfg.precision == "bf16" and device.type == "cuda")
+    precision = resolve_precision(train_cfg.precision, device)
+    log.info("device %s, precision %s (toy.train.precision: %s), %d threads", device, precision,
+             train_cfg.precision, torch.get_num_threads())
     model.train()
     started, started_step = time.perf_counter(), state.step
     while state.step < train_cfg.steps:
@@ -252,7 +280,7 @@ def train(
         batch = torch.stack([
             data[torch.randint(len(data), (train_cfg.batch_size,), generator=g, device=device)] for g in rng
         ])
-        with autocast:
+        with autocast(precision, device):
             losses = training_loss(model, batch, mask_id, rng)
         optimizer.zero_grad(set_to_none=True)
         losses.sum().backward()       # members share no parameters: each gets its own gradient
@@ -269,8 +297,10 @@ def train(
                 raise FloatingPointError(f"training diverged at step {state.step}: losses {losses.tolist()}")
             for member, (loss, norm) in enumerate(zip(losses.tolist(), norms.tolist())):
                 state.losses.append({"step": state.step, "member": member, "loss": loss, "grad_norm": norm})
-            log.info("step %d/%d  loss %s  lr %.2e  %.1f ms/step", state.step, train_cfg.steps,
-                     " ".join(f"{x:.4f}" for x in losses.tolist()), optimizer.param_groups[0]["lr"], ms_per_step)
+            eta_min = ms_per_step * (train_cfg.steps - state.step) / 60000
+            log.info("step %d/%d  loss %s  lr %.2e  %.1f ms/step  ETA %.1f min", state.step, train_cfg.steps,
+                     " ".join(f"{x:.4f}" for x in losses.tolist()), optimizer.param_groups[0]["lr"], ms_per_step,
+                     eta_min)
         if train_cfg.snapshot_every and (state.step % train_cfg.snapshot_every == 0 or state.step == train_cfg.steps):
             state.take_snapshot()      # before the checkpoint, so a resumed run keeps it
         if resume_path is not None and state.step % train_cfg.checkpoint_every == 0 and state.step < train_cfg.steps:
