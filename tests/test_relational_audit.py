@@ -105,6 +105,24 @@ def test_planted_ambiguous_answer_trained_but_not_accepted(built):
                for p in problems)
 
 
+def test_forward_query_must_accept_what_its_fact_is_trained_with(built):
+    """A P2D forward query (a held-out phrasing) that drops one of its person's trained
+    descriptions could never credit a model that learnt that one."""
+    ds = built["person_description"]
+    p2d = direction(ds, "p2d")
+    query = p2d.eval_forward[0]
+    dropped = next(a for a in query.accepted_answers if a != query.completion)
+    narrowed = tuple(
+        dataclasses.replace(q, accepted_answers=tuple(a for a in q.accepted_answers if a != dropped))
+        if q.fact_id == query.fact_id else q
+        for q in p2d.eval_forward
+    )
+    problems = audit_dataset(replace_direction(ds, "p2d", eval_forward=narrowed))
+    unfair = [p for p in problems if "unfair answer set" in p]
+    assert len(unfair) == sum(q.fact_id == query.fact_id for q in p2d.eval_forward) == 10
+    assert f"answers fact {query.fact_id} with {dropped.casefold()!r}" in unfair[0]
+
+
 def test_planted_prefix_name(built):
     ds = built["trex"]
     existing = ds.entities[0]
