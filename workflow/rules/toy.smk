@@ -35,7 +35,7 @@ rule train_toy:
         f"{LOG_DIR}/toy/train/{{model}}_L{{L}}_seed{{seed}}.log",
     benchmark:
         f"{BENCH_DIR}/toy/train/{{model}}_L{{L}}_seed{{seed}}.tsv"
-    threads: 2
+    threads: 1   # one thread per job, jobs side by side: on 2 cores this beat one 2-thread job (docs/toy.md)
     resources:
         gpu=toy_gpus,
         mem_mb=lambda wildcards, attempt: 4000 * attempt,
@@ -81,7 +81,7 @@ rule evaluate_toy:
         f"{LOG_DIR}/toy/eval/{{model}}_L{{L}}_seed{{seed}}.log",
     benchmark:
         f"{BENCH_DIR}/toy/eval/{{model}}_L{{L}}_seed{{seed}}.tsv"
-    threads: 2
+    threads: 1   # one thread per job, jobs side by side: on 2 cores this beat one 2-thread job (docs/toy.md)
     resources:
         gpu=toy_gpus,
         mem_mb=lambda wildcards, attempt: 4000 * attempt,
