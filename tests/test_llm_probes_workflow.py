@@ -55,7 +55,8 @@ def test_probe_cli_measures_every_checkpoint_of_a_run(tmp_path, monkeypatch):
     checkpoints = {str(epoch): f"checkpoints/epoch{epoch:04d}.safetensors" for epoch in (1, 2)}
     for path in checkpoints.values():
         save_file(trainable_state(backbone.model), str(run / path))
-    (run / "checkpoints.json").write_text(json.dumps({"spec": {}, "config_hash": "train", "checkpoints": checkpoints}))
+    trained = {"spec": {}, "config_hash": "train", "checkpoints": checkpoints, "model_revision": "stand-in"}
+    (run / "checkpoints.json").write_text(json.dumps(trained))
     config = config_of("quick")
     config["llm"]["models"]["standin_llada"]["standin"] = model.standin
     config["llm"]["lora"] = LORA
@@ -70,12 +71,18 @@ def test_probe_cli_measures_every_checkpoint_of_a_run(tmp_path, monkeypatch):
                "--out", f"llm_query_probability={outs['llm_query_probability']}"])
     attention = pd.read_parquet(outs["llm_attention"])
     assert sorted(attention["epoch"].unique()) == [1, 2] and set(attention["train_config_hash"]) == {"train"}
+    assert set(attention["model_revision"]) == {"stand-in"} and set(attention["excluded_samples"]) == {0}
     assert (attention.groupby("direction")["delta"].nunique() == 2).all()
     assert len(pd.read_parquet(outs["llm_gradient_alignment"])) == 2 * len(Direction.eval_forward)
     figure = [f"--{ext}={tmp_path / f'fig9.{ext}'}" for ext in ("png", "pdf", "csv")]
     probe_cli(["figure", "fig9", "--inputs", str(outs["llm_query_probability"]),
                "--settings", json.dumps(config["llm"]["probes"]), *figure, "--config-hash", "c"])
     assert (tmp_path / "fig9.png").exists()
+    # Adapters trained on another revision of the model are not probed.
+    (run / "checkpoints.json").write_text(json.dumps({**trained, "model_revision": "0" * 40}))
+    with pytest.raises(SystemExit, match="trained on standin_llada revision 0{40}, but revision stand-in is loaded"):
+        probe_cli(["measure", "dynamics", *common, "--out", f"llm_gradient_alignment={outs['llm_gradient_alignment']}",
+                   "--out", f"llm_query_probability={outs['llm_query_probability']}"])
 
 
 def test_checkpoint_selection_is_by_epoch_not_by_name():

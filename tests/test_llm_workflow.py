@@ -5,7 +5,10 @@ import re
 
 import pandas as pd
 import pytest
+from llm_helpers import COMMIT, record_revision
 from test_workflow import job_counts, snakemake, workdir  # noqa: F401  (workdir is a fixture)
+
+from revcurse.llm.tables import STANDIN_NOTE
 
 REAL_MODELS = ["llada", "llama", "qwen", "dream"]
 DATA_JOBS = {"parent_child_dataset": 1, "person_description_dataset": 1, "trex_dataset": 1, "relational_audit": 1}
@@ -52,6 +55,15 @@ def test_a_weights_overlay_points_the_registry_at_local_checkpoints(workdir, tmp
         (tmp_path / model / "config.json").write_text("{}")
         overlay["llm"]["models"][model] = {"weights": str(tmp_path / model)}
     (tmp_path / "weights.yaml").write_text(json.dumps(overlay))
+    # Revisions not pinned (config.yaml ships none): the dry run names the setting, once per model.
+    output = snakemake("-n", "results/table1.csv", "--configfile", str(tmp_path / "weights.yaml"), cwd=workdir)
+    for model in REAL_MODELS:
+        assert output.count(f"WARNING (dry run; a real run stops here): config.yaml: llm.models.{model}.revision "
+                            f"is not set") == 1
+    for model in REAL_MODELS:   # pinned, and the directories record that commit (hf download --local-dir)
+        record_revision(tmp_path / model, COMMIT)
+        overlay["llm"]["models"][model]["revision"] = COMMIT
+    (tmp_path / "weights.yaml").write_text(json.dumps(overlay))
     output = snakemake("-n", "results/table1.csv", "--configfile", str(tmp_path / "weights.yaml"), cwd=workdir)
     assert "WARNING" not in output and job_counts(output)["llm_finetune"] == 20
 
@@ -73,6 +85,7 @@ def test_quick_preset_runs_the_stand_ins_end_to_end(quick_tables):
     table = pd.read_csv(quick_tables / "results/table1.csv")
     assert len(table) == 2 * 2 * 2                    # {best, final} x {LLaDA, LLaMA stand-in} x {fwd, rev}
     assert set(table["preset"]) == {"quick"} and table["config_hash"].notna().all()
+    assert set(table["model_revision"]) == {"stand-in"}
     accuracy = table.set_index(["selection", "model", "direction"])["mean_pct"]
     assert accuracy["best", "standin_llama", "forward"] >= 50      # the ARM learns the trained direction
     assert accuracy["best", "standin_llama", "reverse"] <= 5       # and not the reverse
@@ -80,6 +93,7 @@ def test_quick_preset_runs_the_stand_ins_end_to_end(quick_tables):
     assert (accuracy.xs("best") >= accuracy.xs("final")).all()
     markdown = (quick_tables / "results/table1.md").read_text()
     assert "quick preset" in markdown and "Best checkpoint per direction" in markdown and "Final checkpoint" in markdown
+    assert STANDIN_NOTE in markdown and "model revisions: LLaDA stand-in stand-in, LLaMA stand-in stand-in" in markdown
     assert "No run of this preset's grid" in (quick_tables / "results/table5.md").read_text()
     assert len(pd.read_csv(quick_tables / "results/table4.csv")) == 2 * 2 * 2
 
@@ -93,4 +107,6 @@ def test_quick_predictions_have_one_row_per_query_and_checkpoint(quick_tables):
     assert predictions.groupby(["epoch", "direction"]).size().eq(250).all()
     checkpoints = json.loads((run / "checkpoints.json").read_text())
     assert sorted(checkpoints["checkpoints"]) == ["10", "15", "5"] and len(checkpoints["epoch_loss"]) == 15
+    assert checkpoints["model_revision"] == checkpoints["provenance"]["model_revision"] == "stand-in"
+    assert set(predictions["model_revision"]) == {"stand-in"}
     assert re.search(r"epoch 15/15 loss", (quick_tables / "logs/quick/llm/finetune/standin_llada_parent_child_p2c_seed1.log").read_text())

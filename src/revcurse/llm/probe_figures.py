@@ -39,7 +39,7 @@ def excluded_note(*frames: pd.DataFrame) -> str:
     """The figure's count of samples left out because A or B would be different tokens in their two
     queries (``probes.query_pair``): summed over the runs drawn."""
     runs = pd.concat([f[RUN_KEYS + ["seed", "excluded_samples"]] for f in frames]).drop_duplicates(RUN_KEYS + ["seed"])
-    return f"samples excluded (A or B tokenised differently in the two queries): {int(runs['excluded_samples'].sum())}"
+    return f"excluded samples: {int(runs['excluded_samples'].sum())}"
 
 
 def final_epoch(frame: pd.DataFrame) -> pd.DataFrame:
@@ -177,7 +177,7 @@ def figure9(frames: dict[str, pd.DataFrame], settings: dict):
                   top1_share=("rank", lambda r: (r == 1).mean()),
                   samples=("fact_id", "count"), seeds=("seed", "nunique"))
              .reset_index())
-    footer(fig, [probability], "context", f"reverse queries · checkpoint: last probed · {excluded_note(probability)}")
+    footer(fig, [probability], "context", f"reverse queries · last probed checkpoint · {excluded_note(probability)}")
     fig.tight_layout(rect=(0, 0.03, 1, 1))
     return fig, table
 

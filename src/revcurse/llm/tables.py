@@ -31,10 +31,11 @@ SELECTIONS = {
 RUN = ["model", "label", "kind", "task", "dataset", "seed"]
 # Why the stand-ins' reverse accuracy says nothing about the reversal curse (docs/llm.md, Stand-ins;
 # tests/test_llm_standin_reverse.py checks both facts on the datasets).
-STANDIN_NOTE = ("Stand-ins cannot answer reverse queries whatever their kind: trained from scratch on the forward "
-                "statements alone, they never see the reverse relation's wording, and the MDM objective (LLaDA's "
-                "SFT recipe) never masks the prompt, so the entity a reverse query asks for is never a prediction "
-                "target. The real models' reverse accuracy rests on what pre-training taught them (docs/llm.md).")
+STANDIN_NOTE = ("Stand-ins cannot answer reverse queries, whatever their kind: trained from scratch on the forward "
+                "statements alone, they are never trained to produce a reverse query's answer (it is never a "
+                "training completion, and the MDM objective, LLaDA's SFT recipe, never masks the prompt where it "
+                "occurs), and the reverse relation's wording is not in their training data. The real models' "
+                "reverse accuracy rests on what pre-training taught them (docs/llm.md, Stand-ins).")
 PROVENANCE = ["preset", "code_version", "model_revision", "packages"]   # packages: those of the evaluation env
 
 
@@ -96,7 +97,7 @@ def _header(table: pd.DataFrame, config_hash: str) -> str:
         note = (f"**{first.preset} preset: stand-in models trained from scratch on small settings — a smoke test "
                 f"of the pipeline, not paper-scale numbers.**\n\n")
     if (table["model_revision"] == STANDIN_REVISION).any():
-        note += (f"{STANDIN_NOTE}\n\n")
+        note += f"{STANDIN_NOTE}\n\n"
     revisions = table.drop_duplicates("label")
     models = ", ".join(f"{row.label} {row.model_revision}" for row in revisions.itertuples())
     return (f"{note}preset: **{first.preset}** · config {config_hash} · code {first.code_version} · "
