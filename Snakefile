@@ -15,6 +15,7 @@ include: "workflow/rules/llm.smk"
 include: "workflow/rules/llm_probes.smk"
 include: "workflow/rules/probes.smk"
 include: "workflow/rules/ablation.smk"
+include: "workflow/rules/fidelity.smk"
 
 
 rule all:

@@ -158,6 +158,19 @@ def ablation_table(args) -> None:
     log.info("ablation grid, %d cells:\n%s\n%s", len(table), table.to_string(max_rows=80), Path(args.md).read_text())
 
 
+def fidelity(args) -> None:
+    """The paper's printed values next to ours, with a verdict (revcurse.fidelity, docs/fidelity.md)."""
+    from .fidelity import compare, load_paper_values, markdown, read_sources
+
+    paths = dict(item.split("=", 1) for item in args.source or [])
+    sources = read_sources(paths)
+    table = compare(load_paper_values(args.paper_values), sources, args.selection)
+    Path(args.csv).parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(args.csv, index=False)
+    Path(args.md).write_text(markdown(table, sources, paths, args.selection))
+    log.info("fidelity: %s", table[table["primary"]]["verdict"].value_counts().to_dict())
+
+
 def main(argv: list[str] | None = None) -> None:
     from .probes import MEASUREMENTS
 
@@ -218,6 +231,15 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--pdf", required=True)
     p.add_argument("--config-hash", required=True)
     p.set_defaults(func=ablation_table)
+
+    p = sub.add_parser("fidelity", help="the paper's printed values next to ours, with verdicts (revcurse.fidelity)")
+    p.add_argument("--paper-values", required=True, help="resources/paper_values.yaml")
+    p.add_argument("--source", action="append", metavar="NAME=PATH",
+                   help="one of our outputs (table2, table3, fig3, fig4, fig5, fig13); a missing one is 'not run'")
+    p.add_argument("--selection", choices=["final", "best"], default="final", help="Table 2 rows compared")
+    p.add_argument("--csv", required=True)
+    p.add_argument("--md", required=True)
+    p.set_defaults(func=fidelity)
 
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s")
