@@ -1,7 +1,7 @@
 """Table 2 from per-run evaluation rows: pooled means, intervals and the Markdown header."""
 import pandas as pd
 
-from revcurse.aggregation import table2, table2_markdown
+from revcurse.aggregation import decoding_choices, decoding_choices_markdown, table2, table2_markdown
 from revcurse.data.toy import N_LETTERS
 
 
@@ -21,5 +21,46 @@ def test_means_pool_the_seeds_and_the_header_names_every_seed_that_ran():
     reverse = table.set_index(["L", "direction"]).loc[(6, "reverse")]
     assert reverse["mean_pct"] == 50.0 and reverse["per_seed_pct"] == "40.00 / 60.00"
     assert reverse["ci95_low_pct"] < 50.0 < reverse["ci95_high_pct"]
-    header = table2_markdown(table).split("\n\n")[0]
-    assert "mean over seeds 0, 0 / 1 " in header and "(10 per letter)" in header
+    final = table2_markdown(table).split("### Final step")[1]
+    assert "seeds 0, 0 / 1;" in final and "(10 per letter)" in final
+    assert set(table["selection"]) == {"final"}
+    # Two seeds at 40% and 60%: mean 50 ± t(0.975, 1)·sd/√2 = ± 63.5, clipped to [0, 100].
+    assert reverse["seed_ci95_low_pct"] == 0.0 and reverse["seed_ci95_high_pct"] == 100.0
+    assert table.set_index(["L", "direction"]).loc[(8, "reverse"), ["seed_ci95_low_pct"]].isna().all()
+
+
+def curve_rows(model: str, seed: int, reverse_by_step: dict[int, int], weights: str = "ema",
+               order: str = "random") -> list[dict]:
+    """Accuracy-over-training rows: reverse successes out of 10 per letter at each step, forward 10."""
+    settings = dict(model=model, length=6, seed=seed, samples=10, top_k=3, unmask_order=order, weights=weights,
+                    preset="quick", code_version="abc")
+    return [dict(settings, step=step, letter=letter, direction=direction, successes=successes)
+            for step, reverse in reverse_by_step.items()
+            for letter in range(N_LETTERS)
+            for direction, successes in (("forward", 10), ("reverse", reverse))]
+
+
+def test_best_rows_take_each_seeds_best_snapshot_of_the_table2_decoding():
+    evals = pd.DataFrame(evaluation_rows("mdm", 6, 0, 10, 2) + evaluation_rows("mdm", 6, 1, 10, 4))
+    curves = pd.DataFrame(
+        curve_rows("mdm", 0, {0: 1, 500: 7, 1000: 7, 1500: 2})          # best 70% first reached at 500
+        + curve_rows("mdm", 1, {0: 1, 500: 3, 1000: 5, 1500: 4})        # best 50% at 1000
+        + curve_rows("mdm", 0, {1500: 10}, weights="raw")               # other weights: not Table 2's decoding
+        + curve_rows("mdm", 1, {1500: 10}, order="parallel"))           # other order: idem
+    table = table2(evals, curves).set_index(["direction", "selection"])
+    best, final = table.loc[("reverse", "best")], table.loc[("reverse", "final")]
+    assert best["mean_pct"] == 60.0 and best["best_steps"] == "500 / 1000" and best["per_seed_pct"] == "70.00 / 50.00"
+    assert final["mean_pct"] == 30.0 and final["best_steps"] == ""
+    assert list(table2(evals, curves)["selection"].unique()) == ["final", "best"]
+
+
+def test_decoding_choices_read_the_last_snapshot_of_every_weights_and_order():
+    curves = pd.DataFrame(
+        curve_rows("mdm", 0, {0: 9, 1500: 2}) + curve_rows("mdm", 1, {0: 9, 1500: 4})
+        + curve_rows("mdm", 0, {1500: 6}, order="parallel") + curve_rows("mdm", 1, {1500: 8}, order="parallel")
+        + curve_rows("mdm", 0, {0: 9, 1500: 10}, weights="raw") + curve_rows("mdm", 1, {0: 9, 1500: 10}, weights="raw"))
+    choices = decoding_choices(curves).set_index(["weights", "unmask_order", "direction"])["mean_pct"]
+    assert choices[("ema", "random", "reverse")] == 30.0
+    assert choices[("ema", "parallel", "reverse")] == 70.0
+    assert choices[("raw", "random", "reverse")] == 100.0
+    assert "| mdm" in decoding_choices_markdown(decoding_choices(curves))

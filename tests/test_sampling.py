@@ -14,7 +14,7 @@ def test_top_k_sample_only_draws_from_the_k_best():
     assert (greedy == 1).all() and torch.allclose(prob, torch.ones(2000))
 
 
-@pytest.mark.parametrize("kind", ["mdm-random", "mdm-confidence", "mdm-left_to_right", "arm"])
+@pytest.mark.parametrize("kind", ["mdm-random", "mdm-confidence", "mdm-left_to_right", "mdm-parallel", "arm"])
 def test_generation_is_complete_and_reproducible(tiny_cfg, kind):
     if kind == "arm":
         cfg, order = tiny_cfg(attention="causal", pos_encoding="learned", objective="next_token"), "random"

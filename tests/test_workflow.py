@@ -46,13 +46,13 @@ def workdir(tmp_path_factory):
 
 def test_dry_run_all_paper_grid(workdir):
     counts = job_counts(snakemake("-n", "all", cwd=workdir))
-    assert counts["train_toy"] == counts["evaluate_toy"] == 2 * 4 * 3
-    assert counts["toy_dataset"] == 4 and counts["table2"] == 1
+    assert counts["train_toy"] == counts["evaluate_toy"] == counts["evaluate_toy_over_training"] == 2 * 4 * 3
+    assert counts["toy_dataset"] == 4 and counts["table2"] == counts["toy_training_curves"] == 1
 
 
 def test_dry_run_table2_builds_only_the_toy_stage(workdir):
     counts = job_counts(snakemake("-n", "results/table2.csv", cwd=workdir))
-    assert set(counts) == {"toy_dataset", "train_toy", "evaluate_toy", "table2"}
+    assert set(counts) == {"toy_dataset", "train_toy", "evaluate_toy", "evaluate_toy_over_training", "table2"}
 
 
 def test_slurm_profile_requests_gpus_for_training_only(workdir):
@@ -70,9 +70,11 @@ def test_lint_is_clean(workdir):
 
 def test_quick_toy_stage_end_to_end(quick_all):
     table = pd.read_csv(quick_all / "results/table2.csv")
-    assert len(table) == 2 * 2 * 2                      # L in {6, 8} x {mdm, arm} x {forward, reverse}
+    assert len(table) == 2 * 2 * 2 * 2              # L in {6, 8} x {mdm, arm} x {forward, reverse} x {final, best}
     assert set(table["preset"]) == {"quick"}
-    assert table["seeds"].eq("0 / 1").all() and table["samples"].eq(2 * 26 * 20).all()
+    final, best = (table[table["selection"] == s] for s in ("final", "best"))
+    assert table["seeds"].eq("0 / 1").all() and final["samples"].eq(2 * 26 * 20).all()
+    assert best["samples"].eq(2 * 26 * 10).all() and best["best_steps"].str.match(r"\d+ / \d+").all()
     assert ((table["ci95_low_pct"] <= table["mean_pct"]) & (table["mean_pct"] <= table["ci95_high_pct"])).all()
     arm = table[table.model == "arm"].set_index(["L", "direction"])["mean_pct"]
     assert (arm.xs("forward", level="direction") > arm.xs("reverse", level="direction")).all()
@@ -85,5 +87,5 @@ def test_rerun_one_seed_touches_only_its_jobs(quick_all):
     target = "results/quick/toy/mdm/L6/seed1/model.pt"
     # Both --forcerun and --config take several values: the target goes first.
     output = snakemake("results/table2.csv", "-n", "--forcerun", target, "--config", "preset=quick", cwd=quick_all)
-    assert job_counts(output) == {"train_toy": 1, "evaluate_toy": 1, "table2": 1}
+    assert job_counts(output) == {"train_toy": 1, "evaluate_toy": 1, "evaluate_toy_over_training": 1, "table2": 1}
     assert f"output: {target}" in output

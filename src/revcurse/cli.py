@@ -95,6 +95,35 @@ def toy_eval(args) -> None:
     write_parquet(frame, Path(args.out), {"spec": spec, "train_spec": run["spec"], "provenance": provenance()})
 
 
+def toy_eval_over_training(args) -> None:
+    """Forward/reverse success of a run's snapshots (toy.eval_over_training), raw and EMA weights."""
+    from .sampling import accuracy_over_training
+    from .training import autocast, load_snapshots, resolve_device, resolve_precision
+
+    spec = json.loads(args.spec)
+    settings, decoding = spec["over_training"], spec["eval"]
+    device = resolve_device(args.device)
+    precision = resolve_precision(decoding.get("precision", "fp32"), device)
+    snapshots = {}
+    for weights in settings["weights"]:
+        models, run = load_snapshots(Path(args.snapshots), weights, device)
+        if run["weights_used"] == weights:          # a model without EMA has raw weights only
+            snapshots[weights] = models
+    with autocast(precision, device):
+        frame = accuracy_over_training(snapshots, spec["length"], spec["seed"], settings["every"],
+                                       settings["samples_per_letter"], decoding["top_k"], decoding["unmask_order"],
+                                       settings["unmask_orders"], decoding.get("batch_size", 2048))
+    frame = frame.assign(
+        preset=spec["preset"], model=spec["model"], length=spec["length"], seed=spec["seed"],
+        top_k=decoding["top_k"], precision=precision, train_config_hash=run["config_hash"],
+        config_hash=config_hash(spec), code_version=run["provenance"]["code_version"],
+    )
+    curve = frame.groupby(["weights", "unmask_order", "step", "direction"])[["successes", "samples"]].sum()
+    log.info("%s L=%d seed %d, success %% by step:\n%s", spec["model"], spec["length"], spec["seed"],
+             (100 * curve["successes"] / curve["samples"]).unstack("direction").round(1).to_string())
+    write_parquet(frame, Path(args.out), {"spec": spec, "train_spec": run["spec"], "provenance": provenance()})
+
+
 def toy_probe(args) -> None:
     """One measurement of one run (revcurse.probes.MEASUREMENTS), at every snapshot or at the end."""
     from .probes import MEASUREMENTS, measure, with_run_columns
@@ -141,12 +170,28 @@ def table2(args) -> None:
     from .aggregation import read_parquets, table2 as build_table2, table2_markdown
 
     evals = read_parquets(args.inputs)
-    table = build_table2(evals)
+    table = build_table2(evals, read_parquets(args.curves) if args.curves else None)
     table["config_hash"] = args.config_hash
     Path(args.csv).parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(args.csv, index=False, float_format="%.4f")
     Path(args.md).write_text(table2_markdown(table))
     log.info("table 2 from %d runs:\n%s", evals.groupby(["model", "length", "seed"]).ngroups, Path(args.md).read_text())
+
+
+def toy_training_curves(args) -> None:
+    """Accuracy over training (figure) and the decoding-choice table, from the runs' curves."""
+    from .aggregation import decoding_choices, decoding_choices_markdown, read_parquets
+    from .figures import ACCURACY_FIGURES, render_figure
+
+    curves = read_parquets(args.inputs)
+    versions = provenance()
+    stamp = {"config_hash": args.config_hash, "code_version": versions["code_version"]}
+    render_figure(ACCURACY_FIGURES, "accuracy_over_training", {"accuracy_over_training": curves}, {},
+                  Path(args.png), Path(args.pdf), Path(args.csv), stamp, versions)
+    choices = decoding_choices(curves).assign(**stamp)
+    choices.to_csv(args.choices_csv, index=False, float_format="%.4f")
+    Path(args.choices_md).write_text(decoding_choices_markdown(choices))
+    log.info("decoding choices:\n%s", Path(args.choices_md).read_text())
 
 
 def ablation_table(args) -> None:
@@ -197,6 +242,13 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--device", default="auto")
     p.set_defaults(func=toy_eval)
 
+    p = sub.add_parser("toy-eval-over-training", help="success rate of one run's snapshots (accuracy over training)")
+    p.add_argument("--spec", required=True)
+    p.add_argument("--snapshots", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--device", default="auto")
+    p.set_defaults(func=toy_eval_over_training)
+
     p = sub.add_parser("toy-probe", help="probe one toy run (revcurse.probes)")
     p.add_argument("measurement", choices=sorted(MEASUREMENTS))
     p.add_argument("--spec", required=True, help="probe spec as JSON")
@@ -216,11 +268,22 @@ def main(argv: list[str] | None = None) -> None:
     p.set_defaults(func=toy_figure)
 
     p = sub.add_parser("table2", help="aggregate toy evaluations into Table 2")
-    p.add_argument("--inputs", nargs="+", required=True)
+    p.add_argument("--inputs", nargs="+", required=True, help="eval.parquet files: the final rows")
+    p.add_argument("--curves", nargs="+", help="accuracy_over_training.parquet files: the best rows")
     p.add_argument("--csv", required=True)
     p.add_argument("--md", required=True)
     p.add_argument("--config-hash", required=True)
     p.set_defaults(func=table2)
+
+    p = sub.add_parser("toy-training-curves", help="accuracy over training figure and decoding-choice table")
+    p.add_argument("--inputs", nargs="+", required=True, help="accuracy_over_training.parquet files")
+    p.add_argument("--png", required=True)
+    p.add_argument("--pdf", required=True)
+    p.add_argument("--csv", required=True, help="the plotted values")
+    p.add_argument("--choices-csv", required=True)
+    p.add_argument("--choices-md", required=True)
+    p.add_argument("--config-hash", required=True)
+    p.set_defaults(func=toy_training_curves)
 
     p = sub.add_parser("ablation-table", help="the ablation grid's table, conclusion and figure (revcurse.ablation)")
     p.add_argument("--grid", required=True, help="revcurse.ablation.grid_record(config) as JSON")

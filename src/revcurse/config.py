@@ -97,3 +97,8 @@ def toy_train_spec(config: dict, model: str, length: int, seed: int) -> dict:
 def toy_eval_spec(config: dict, model: str, length: int, seed: int) -> dict:
     return {"preset": config["preset"], "model": model, "length": length, "seed": seed,
             "eval": config["toy"]["eval"]}
+
+
+def toy_eval_over_training_spec(config: dict, model: str, length: int, seed: int) -> dict:
+    """Accuracy over training: decoding as toy.eval, schedule and sample count of toy.eval_over_training."""
+    return {**toy_eval_spec(config, model, length, seed), "over_training": config["toy"]["eval_over_training"]}

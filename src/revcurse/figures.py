@@ -353,6 +353,49 @@ FIGURES: dict[str, tuple[Callable, tuple[str, ...]]] = {
 }
 
 
+def accuracy_over_training(frames: Frames, settings: dict):
+    """Forward/reverse success over training: one panel per (model, L), one row per weights kind;
+    thin lines per seed, thick the mean over seeds (curves decoded as Table 2, final orders left out)."""
+    import matplotlib.pyplot as plt
+
+    curves = frames["accuracy_over_training"]
+    run = ["model", "length", "seed", "weights"]
+    first = curves[curves["step"] == curves.groupby(run)["step"].transform("min")]
+    curves = curves.merge(first[run + ["unmask_order"]].drop_duplicates(), on=run + ["unmask_order"])  # the curve's order
+    per_seed = curves.groupby(["model", "length", "weights", "direction", "seed", "step"], as_index=False)[
+        ["successes", "samples"]].sum()
+    per_seed["success_pct"] = 100 * per_seed["successes"] / per_seed["samples"]
+    panels = per_seed[["model", "length"]].drop_duplicates().sort_values(["model", "length"]).to_numpy().tolist()
+    weights = sorted(per_seed["weights"].unique())
+    fig, axes = plt.subplots(len(weights), len(panels), figsize=(3.2 * len(panels), 2.8 * len(weights)),
+                             squeeze=False, sharey=True)
+    for row, kind in enumerate(weights):
+        for col, (model, length) in enumerate(panels):
+            ax = axes[row, col]
+            cell = per_seed[(per_seed["model"] == model) & (per_seed["length"] == length) & (per_seed["weights"] == kind)]
+            if cell.empty:
+                ax.set_axis_off()           # a model without EMA has no 'ema' row
+                continue
+            for direction, color in DIRECTION_COLORS.items():
+                lines = cell[cell["direction"] == direction].pivot(index="step", columns="seed", values="success_pct")
+                ax.plot(lines.index, lines.to_numpy(), color=color, alpha=0.3, linewidth=0.8)
+                ax.plot(lines.index, lines.mean(axis=1), color=color, linewidth=2, label=direction)
+            ax.set(title=f"{model.upper()} L = {length} ({kind})", xlabel="training step", ylim=(-2, 102))
+            if col == 0:
+                ax.set_ylabel("success (%)")
+    next(ax for ax in axes.flat if ax.lines).legend(fontsize=8)
+    footer(fig, [frames["accuracy_over_training"]], "weights")
+    fig.tight_layout(rect=(0, 0.03, 1, 1))
+    summary = per_seed.groupby(["model", "length", "weights", "direction", "step"])["success_pct"].agg(
+        mean="mean", sd="std", min="min", max="max", seeds="count").reset_index()
+    return fig, summary
+
+
+ACCURACY_FIGURES: dict[str, tuple[Callable, tuple[str, ...]]] = {
+    "accuracy_over_training": (accuracy_over_training, ("accuracy_over_training",)),
+}
+
+
 def read_probes(paths: list[str | Path]) -> Frames:
     """Probe tables by name (a file ``<probe>.parquet`` holds probe ``<probe>``), each the
     validated concatenation of its files in the order given."""

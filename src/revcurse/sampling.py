@@ -105,3 +105,38 @@ def success_counts(model: ToyTransformer, length: int, direction: str, samples_p
         "samples": samples_per_letter,
         "successes": hit.sum(1).cpu().numpy(),
     })
+
+
+@torch.no_grad()
+def accuracy_over_training(snapshots: dict[str, list[tuple[int, ToyTransformer]]], length: int, seed: int,
+                           every: int, samples_per_letter: int, top_k: int, unmask_order: str,
+                           final_unmask_orders: list[str], batch_size: int) -> pd.DataFrame:
+    """Success counts of every ``every``-th snapshot and the last, per weights kind ('ema'/'raw' → models).
+
+    The curve uses ``unmask_order``; the last snapshot is also decoded with every order of
+    ``final_unmask_orders`` (models that read [M] only). Every evaluation of one direction
+    starts from the same generator seed, so two points of a curve differ by their weights,
+    not by their sampling noise (common random numbers).
+    """
+    from .config import derive_seed
+
+    frames = []
+    for weights, models in snapshots.items():
+        last = models[-1][0]
+        for step, model in models:
+            if step % every and step != last:
+                continue
+            device = next(model.parameters()).device
+            if not model.cfg.reads_mask:
+                orders = ["n/a"]
+            else:
+                orders = [unmask_order] + [o for o in final_unmask_orders if o != unmask_order] if step == last \
+                    else [unmask_order]
+            for order in orders:
+                for direction in DIRECTIONS:
+                    rng = torch.Generator(device=device).manual_seed(
+                        derive_seed(seed, "toy-eval-over-training", direction))
+                    counts = success_counts(model, length, direction, samples_per_letter, top_k,
+                                            "random" if order == "n/a" else order, rng, batch_size)
+                    frames.append(counts.assign(step=step, weights=weights, unmask_order=order))
+    return pd.concat(frames, ignore_index=True)

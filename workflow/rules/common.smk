@@ -73,7 +73,8 @@ def toy_run_files(name):
 
 def all_targets():
     return (
-        ["results/table2.csv", "results/table2.md"]
+        ["results/table2.csv", "results/table2.md", "results/toy_decoding_choices.md",
+         "results/figures/toy_accuracy_over_training.png"]
         + theory_targets()
         + dataset_targets()
         + llm_targets()

@@ -9,6 +9,12 @@ if not set(TOY["attention_only"]["models"]) <= set(TOY["models"]):
         f"expected names of toy.models ({', '.join(TOY['models'])})"
     )
 
+_snapshot_every = TOY["train"].get("snapshot_every")
+if not _snapshot_every or TOY["eval_over_training"]["every"] % _snapshot_every:
+    raise ValueError(
+        f"config.yaml: toy.eval_over_training.every = {TOY['eval_over_training']['every']}; expected a multiple "
+        f"of toy.train.snapshot_every ({TOY['train'].get('snapshot_every')}): only snapshots can be evaluated"
+    )
 
 rule toy_dataset:
     output:
@@ -93,9 +99,36 @@ rule evaluate_toy:
         "--device {params.device} --out {output} > {log} 2>&1"
 
 
+
+rule evaluate_toy_over_training:
+    input:
+        snapshots=rules.train_toy.output.snapshots,
+    output:
+        f"{TOY_DIR}/{{model}}/L{{L}}/seed{{seed}}/accuracy_over_training.parquet",
+    params:
+        spec=lambda wildcards: as_json(
+            run_specs.toy_eval_over_training_spec(config, wildcards.model, int(wildcards.L), int(wildcards.seed))
+        ),
+        device=TOY["train"].get("device", "auto"),
+    log:
+        f"{LOG_DIR}/toy/eval_over_training/{{model}}_L{{L}}_seed{{seed}}.log",
+    benchmark:
+        f"{BENCH_DIR}/toy/eval_over_training/{{model}}_L{{L}}_seed{{seed}}.tsv"
+    threads: 1
+    resources:
+        gpu=toy_gpus,
+        mem_mb=lambda wildcards, attempt: 8000 * attempt,
+        runtime=lambda wildcards, attempt: 30 * attempt,
+    conda:
+        "../../envs/toy.yaml"
+    shell:
+        "python -m revcurse.cli toy-eval-over-training --spec {params.spec:q} --snapshots {input.snapshots} "
+        "--device {params.device} --out {output} > {log} 2>&1"
+
 rule table2:
     input:
-        toy_run_files("eval.parquet"),
+        evals=toy_run_files("eval.parquet"),
+        curves=toy_run_files("accuracy_over_training.parquet"),
     output:
         csv=report(
             "results/table2.csv",
@@ -116,5 +149,36 @@ rule table2:
     conda:
         "../../envs/analysis.yaml"
     shell:
-        "python -m revcurse.cli table2 --inputs {input} --csv {output.csv} --md {output.md} "
+        "python -m revcurse.cli table2 --inputs {input.evals} --curves {input.curves} --csv {output.csv} --md {output.md} "
+        "--config-hash {params.config_hash} > {log} 2>&1"
+
+
+rule toy_training_curves:
+    input:
+        toy_run_files("accuracy_over_training.parquet"),
+    output:
+        png=report(
+            "results/figures/toy_accuracy_over_training.png",
+            caption="../report/toy_accuracy_over_training.rst",
+            category="Toy study",
+            labels={"figure": "Accuracy over training"},
+        ),
+        pdf="results/figures/toy_accuracy_over_training.pdf",
+        csv="results/figures/toy_accuracy_over_training.csv",
+        choices_csv="results/toy_decoding_choices.csv",
+        choices_md=report(
+            "results/toy_decoding_choices.md",
+            caption="../report/toy_decoding_choices.rst",
+            category="Toy study",
+            labels={"table": "Decoding choices"},
+        ),
+    params:
+        config_hash=config_hash(TOY),
+    log:
+        f"{LOG_DIR}/toy/training_curves.log",
+    conda:
+        "../../envs/analysis.yaml"
+    shell:
+        "python -m revcurse.cli toy-training-curves --inputs {input} --png {output.png} --pdf {output.pdf} "
+        "--csv {output.csv} --choices-csv {output.choices_csv} --choices-md {output.choices_md} "
         "--config-hash {params.config_hash} > {log} 2>&1"
