@@ -194,6 +194,21 @@ def toy_training_curves(args) -> None:
     log.info("decoding choices:\n%s", Path(args.choices_md).read_text())
 
 
+def toy_precision_check(args) -> None:
+    """bf16 against fp32 on the same toy cells and seeds (docs/toy.md, "Precision")."""
+    from .aggregation import loss_curves, precision_comparison, read_parquets
+
+    evals = read_parquets(args.evals)
+    losses = loss_curves(args.models)
+    losses.to_parquet(args.losses, index=False)
+    table = precision_comparison(evals, losses)
+    table.to_csv(args.csv, index=False, float_format="%.4f")
+    Path(args.md).write_text(
+        "bf16 − fp32 on the same cells and seeds: mean (sd) over seeds, the difference with its Welch 95% "
+        "interval and p-value.\n\n" + table.to_markdown(index=False, floatfmt=".3g") + "\n")
+    log.info("precision check:\n%s", Path(args.md).read_text())
+
+
 def ablation_table(args) -> None:
     from .ablation import write_outputs
 
@@ -284,6 +299,14 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--choices-md", required=True)
     p.add_argument("--config-hash", required=True)
     p.set_defaults(func=toy_training_curves)
+
+    p = sub.add_parser("toy-precision-check", help="bf16 against fp32 on the same toy cells and seeds")
+    p.add_argument("--evals", nargs="+", required=True, help="eval.parquet files of both precisions")
+    p.add_argument("--models", nargs="+", required=True, help="model.pt files of the same runs (loss curves)")
+    p.add_argument("--losses", required=True, help="where to write every run's loss curve (Parquet)")
+    p.add_argument("--csv", required=True)
+    p.add_argument("--md", required=True)
+    p.set_defaults(func=toy_precision_check)
 
     p = sub.add_parser("ablation-table", help="the ablation grid's table, conclusion and figure (revcurse.ablation)")
     p.add_argument("--grid", required=True, help="revcurse.ablation.grid_record(config) as JSON")

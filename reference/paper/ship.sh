@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Builds the reference run's tables and figures from the runs that run.sh has finished, and copies
+# them, with their per-run Parquet files and provenance, into reference/paper/ (no checkpoints or
+# snapshots). Safe to repeat as more runs finish. From the repository root:
+#   bash reference/paper/ship.sh
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+OUT=reference/paper
+SMK=(snakemake --configfile config.yaml reference/paper/config.yaml)
+finished() { ls results/$1/toy/*/L*/seed*/eval.parquet 2>/dev/null | sort -V; }
+
+mapfile -t evals < <(finished paper_bf16)
+curves=("${evals[@]/eval.parquet/accuracy_over_training.parquet}")
+# Accuracy over training of every finished run, and Table 3 for the fidelity report.
+"${SMK[@]}" --config preset=paper_bf16 -- "${curves[@]}" results/table3.csv
+hash=$(python -m revcurse.reference config-hash paper_bf16)
+mkdir -p $OUT/figures $OUT/runs
+python -m revcurse.cli table2 --inputs "${evals[@]}" --curves "${curves[@]}" --csv $OUT/table2.csv \
+  --md $OUT/table2.md --config-hash "$hash"
+python -m revcurse.cli toy-training-curves --inputs "${curves[@]}" --png $OUT/figures/toy_accuracy_over_training.png \
+  --pdf $OUT/figures/toy_accuracy_over_training.pdf --csv $OUT/figures/toy_accuracy_over_training.csv \
+  --choices-csv $OUT/toy_decoding_choices.csv --choices-md $OUT/toy_decoding_choices.md --config-hash "$hash"
+sources=(--source table2=$OUT/table2.csv --source table3=results/table3.csv)
+for fig in fig3 fig4 fig5 fig13; do
+  csv=$(ls results/figures/${fig}_*.csv 2>/dev/null | head -1 || true)
+  [ -n "$csv" ] && sources+=(--source $fig=$csv) && cp results/figures/${fig}_* $OUT/figures/
+done
+python -m revcurse.cli fidelity --paper-values resources/paper_values.yaml "${sources[@]}" --selection final \
+  --csv $OUT/fidelity.csv --md $OUT/fidelity.md
+
+# bf16 against fp32 on the cells both ran.
+mapfile -t fp32 < <(finished paper_fp32)
+if [ ${#fp32[@]} -gt 0 ]; then
+  both=("${fp32[@]}")
+  for f in "${fp32[@]}"; do both+=("${f/paper_fp32/paper_bf16}"); done
+  python -m revcurse.cli toy-precision-check --evals "${both[@]}" --models "${both[@]/eval.parquet/model.pt}" \
+    --losses $OUT/runs/loss_curves.parquet --csv $OUT/precision_check.csv --md $OUT/precision_check.md
+fi
+
+# Per-run Parquet files and the Snakemake benchmark records (wall time per job).
+for f in "${evals[@]}" "${curves[@]}" "${fp32[@]}"; do
+  mkdir -p "$OUT/runs/$(dirname "${f#results/}")" && cp "$f" "$OUT/runs/${f#results/}"
+done
+for preset in paper_bf16 paper_fp32; do
+  [ -d results/$preset/benchmarks ] && mkdir -p $OUT/benchmarks/$preset && cp -r results/$preset/benchmarks/. $OUT/benchmarks/$preset/
+done
+python -m revcurse.reference provenance --out $OUT/provenance.json --benchmarks $OUT/benchmarks
+echo "shipped $(ls "${evals[@]}" | wc -l) bf16 runs and ${#fp32[@]} fp32 runs into $OUT"
