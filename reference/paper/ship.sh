@@ -45,4 +45,5 @@ for preset in paper_bf16 paper_fp32; do
   [ -d results/$preset/benchmarks ] && mkdir -p $OUT/benchmarks/$preset && cp -r results/$preset/benchmarks/. $OUT/benchmarks/$preset/
 done
 python -m revcurse.reference provenance --out $OUT/provenance.json --benchmarks $OUT/benchmarks
+python -m revcurse.reference readme --fidelity $OUT/fidelity.csv
 echo "shipped $(ls "${evals[@]}" | wc -l) bf16 runs and ${#fp32[@]} fp32 runs into $OUT"

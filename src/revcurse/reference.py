@@ -4,7 +4,8 @@
 for config.yaml overlaid with reference/paper/config.yaml under PRESET;
 ``python -m revcurse.reference provenance --out F --benchmarks DIR`` writes code version,
 config hashes, package versions, the machine and the measured wall time of every job
-(Snakemake ``benchmark:`` records) to F.
+(Snakemake ``benchmark:`` records) to F; ``python -m revcurse.reference readme --fidelity F``
+writes the reference Table 2 beside the paper's between the README's markers.
 """
 from __future__ import annotations
 
@@ -57,6 +58,36 @@ def write_provenance(out: Path, benchmarks: Path) -> dict:
     return record
 
 
+README_START = "<!-- reference-table2:start (written by reference/paper/ship.sh) -->"
+README_END = "<!-- reference-table2:end -->"
+
+
+def readme_table2(fidelity: pd.DataFrame) -> str:
+    """Table 2 of the reference run beside the paper's, from the fidelity report's rows."""
+    rows = fidelity[fidelity["id"].str.startswith("table2/")].copy()
+    parts = rows["id"].str.split("/", expand=True)
+    rows["L"], rows["model"], rows["direction"] = parts[1].str[1:].astype(int), parts[2], parts[3]
+
+    def ours(r) -> str:
+        if pd.isna(r.ours):
+            return "not run"
+        return f"{r.ours:.2f} [{r.low:.1f}, {r.high:.1f}]"
+
+    rows["cell"] = rows.apply(lambda r: f"{r.printed:.2f} · {ours(r)} · {r.verdict}", axis=1)
+    wide = rows.pivot_table(index="L", columns=["model", "direction", "selection"], values="cell", aggfunc="first")
+    keep = [c for c in wide.columns if c[2] == "final"]
+    wide = wide[keep]
+    wide.columns = [f"{m.upper()} {d}" for m, d, _ in keep]
+    return ("Each cell: paper · ours, final step, mean over seeds [95% interval] · verdict "
+            "(`reference/paper/fidelity.md`, `docs/fidelity.md`).\n\n" + wide.reset_index().to_markdown(index=False))
+
+
+def write_readme_block(readme: Path, block: str) -> None:
+    text = readme.read_text()
+    start, end = text.index(README_START) + len(README_START), text.index(README_END)
+    readme.write_text(text[:start] + "\n" + block + "\n" + text[end:])
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m revcurse.reference", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -65,9 +96,14 @@ def main(argv: list[str] | None = None) -> None:
     p = sub.add_parser("provenance")
     p.add_argument("--out", required=True)
     p.add_argument("--benchmarks", required=True)
+    p = sub.add_parser("readme", help="write the reference Table 2 beside the paper's into README.md")
+    p.add_argument("--fidelity", required=True)
+    p.add_argument("--readme", default=str(REPO_ROOT / "README.md"))
     args = parser.parse_args(argv)
     if args.command == "config-hash":
         print(config_hash(reference_config(args.preset)["toy"]))
+    elif args.command == "readme":
+        write_readme_block(Path(args.readme), readme_table2(pd.read_csv(args.fidelity)))
     else:
         print(json.dumps(write_provenance(Path(args.out), Path(args.benchmarks)), indent=2))
 
