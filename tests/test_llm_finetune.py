@@ -3,6 +3,7 @@ import pytest
 import torch
 from accelerate import Accelerator
 from llm_helpers import interrupt_at_batch, tiny_standin, write_tiny_tokenizer
+from safetensors import safe_open
 from safetensors.torch import load_file
 
 from revcurse.llm.backbone import load_adapted_backbone
@@ -37,6 +38,8 @@ def test_killed_run_resumes_to_the_uninterrupted_weights(tmp_path, monkeypatch, 
     summary = run(tmp_path, name, tmp_path / "whole")
     assert summary["checkpoints"] == {2: "checkpoints/epoch0002.safetensors", 4: "checkpoints/epoch0004.safetensors"}
     assert not (tmp_path / "whole" / RESUME_FILE).exists()        # removed once the run is complete
+    with safe_open(tmp_path / "whole/checkpoints/epoch0002.safetensors", "pt") as checkpoint:
+        assert checkpoint.metadata() == {"model_revision": "stand-in"}    # the model revision it adapts
 
     interrupt_at_batch(monkeypatch, 2 * 3 + 1, lambda: run(tmp_path, name, tmp_path / "killed"))  # epoch 3's first
     assert (tmp_path / "killed" / RESUME_FILE).exists()

@@ -155,7 +155,8 @@ def _train(backbone: Backbone, examples: list[Example], settings: list[FinetuneS
                  tokens / epoch_seconds[-1])
         if epoch in saves:
             _save_checkpoint(accelerator, model, optimizer, run_dirs, run_weights, resume_path, {
-                "fingerprint": fingerprint, "epoch": epoch, "epoch_loss": epoch_loss, "epoch_seconds": epoch_seconds})
+                "fingerprint": fingerprint, "epoch": epoch, "epoch_loss": epoch_loss, "epoch_seconds": epoch_seconds},
+                {"model_revision": backbone.revision})
 
     if accelerator.is_main_process:
         resume_path.unlink(missing_ok=True)
@@ -192,7 +193,7 @@ def _shard(rows: torch.Tensor, process: int, processes: int) -> tuple[torch.Tens
 
 
 def _save_checkpoint(accelerator, model, optimizer, run_dirs: list[Path], run_weights, resume_path: Path,
-                     progress: dict) -> None:
+                     progress: dict, metadata: dict[str, str]) -> None:
     from safetensors.torch import save_file
 
     accelerator.wait_for_everyone()
@@ -201,7 +202,7 @@ def _save_checkpoint(accelerator, model, optimizer, run_dirs: list[Path], run_we
         for run_dir, weights in zip(run_dirs, run_weights(unwrapped)):
             path = checkpoint_path(run_dir, progress["epoch"])
             path.parent.mkdir(parents=True, exist_ok=True)
-            _write_atomically(path, lambda tmp: save_file(weights, str(tmp)))
+            _write_atomically(path, lambda tmp: save_file(weights, str(tmp), metadata=metadata))
             log.info("checkpoint %s", path)
         state = {**progress, "trainable": trainable_state(unwrapped), "optimizer": optimizer.state_dict()}
         _write_atomically(resume_path, lambda tmp: torch.save(state, tmp))

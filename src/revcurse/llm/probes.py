@@ -9,9 +9,9 @@ is B" (the trained mapping, A named in the prompt, B the completion) and its fir
   A and B are tokenised in their answer form in both queries (" Anna Bell", as the model answers
   with them; ``_entity_split``), so the two queries predict the same token and hold the same key
   token for B; a sample whose entities would still differ (e.g. a description capitalised in one
-  query only) is left out and counted (``excluded_samples``). ``context`` says what follows (docs/llm_probes.md): ``entity`` = nothing more, as the paper
-  writes the queries (as many masks as A has tokens); ``sequence`` = the sequences the model
-  sees, i.e. the forward statement's answer padded with EOS to the generation length as in
+  query only) is left out and counted (``excluded_samples``). ``context`` says what follows
+  (docs/llm_probes.md): ``entity`` = nothing more, as the paper writes the queries (as many masks
+  as A has tokens); ``sequence`` = the sequences the model sees, i.e. the forward statement's answer padded with EOS to the generation length as in
   training, and the reverse prompt followed by the generation-length masks the sampler starts from.
 - ARMs ("the reverse query as a prefix"): forward = the forward prompt, predicting B's first
   token (the conditional the training supervises); reverse = the reverse prompt, predicting A's.
