@@ -43,3 +43,29 @@ def test_write_and_read_roundtrip(tmp_path):
     # Deterministic bytes: a second write hashes the same.
     second = toy.write_dataset(data, tmp_path / "b.parquet", tmp_path / "b.json")
     assert second["sha256"] == manifest["sha256"]
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda f: f.drop(columns="sequence"), r"missing column\(s\) \['sequence'\]"),
+    (lambda f: f.assign(sequence=f["sequence"].where(f.index != 3, f["sequence"] + "0")),
+     r"row 3 has a sequence of length 6, row 0 of 5"),
+    (lambda f: f.assign(sequence=f["sequence"].str.replace("a", "#")), r"holds tokens \['#'\]"),
+    (lambda f: f.iloc[:0], "no rows"),
+    (lambda f: f.iloc[1:], "sequences, expected"),
+])
+def test_malformed_data_stops_with_the_file_and_what_was_expected(tmp_path, damage, message):
+    import pandas as pd
+
+    toy.write_dataset(toy.make_forward_dataset(5), tmp_path / "L5.parquet", tmp_path / "L5.json")
+    bad = tmp_path / "bad.parquet"
+    damage(pd.read_parquet(tmp_path / "L5.parquet")).to_parquet(bad)
+    with pytest.raises(toy.ToyDataError, match=message) as error:
+        toy.read_dataset(bad)
+    assert str(bad) in str(error.value)
+
+
+def test_a_file_that_is_not_parquet_names_itself(tmp_path):
+    bad = tmp_path / "L5.parquet"
+    bad.write_text("not parquet")
+    with pytest.raises(toy.ToyDataError, match="not a readable Parquet file"):
+        toy.read_dataset(bad)

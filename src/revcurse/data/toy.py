@@ -136,15 +136,47 @@ def write_dataset(data: ToyDataset, path: Path, manifest_path: Path) -> dict:
     return manifest
 
 
+COLUMNS = ("letter", "lower_pos", "upper_pos", "sequence")
+
+
+class ToyDataError(ValueError):
+    """A toy data file that is not what ``write_dataset`` writes: names the file, what was found and expected."""
+
+
 def read_dataset(path: Path) -> ToyDataset:
-    """Read a dataset written by ``write_dataset`` and re-run every check on it."""
-    frame = pd.read_parquet(path)
-    tokens = torch.stack([encode(s) for s in frame["sequence"]])
+    """Read a dataset written by ``write_dataset`` and re-run every check on it.
+
+    Anything malformed stops here, before training, with one ToyDataError naming the file.
+    """
+    try:
+        frame = pd.read_parquet(path)
+    except Exception as error:          # pyarrow raises several types for a file that is not Parquet
+        raise ToyDataError(f"{path}: not a readable Parquet file ({error}); expected the output of "
+                           f"'python -m revcurse.cli toy-data'") from error
+    missing = [c for c in COLUMNS if c not in frame.columns]
+    if missing:
+        raise ToyDataError(f"{path}: missing column(s) {missing}; found {list(frame.columns)}, expected {list(COLUMNS)}")
+    if frame.empty:
+        raise ToyDataError(f"{path}: no rows; expected {expected_count(2)} or more sequences")
+    widths = frame["sequence"].str.len()
+    if widths.nunique() != 1:
+        row = int((widths != widths.iloc[0]).to_numpy().argmax())
+        raise ToyDataError(f"{path}: row {row} has a sequence of length {widths.iloc[row]}, row 0 of "
+                           f"{widths.iloc[0]}; expected every sequence to have the same length L")
+    unknown = sorted(set("".join(frame["sequence"])) - set(TOKEN_ID))
+    if unknown:
+        raise ToyDataError(f"{path}: column 'sequence' holds tokens {unknown}; expected only {''.join(VOCAB[:-1])}")
+    bad_letters = sorted(set(frame["letter"]) - set(LOWER))
+    if bad_letters:
+        raise ToyDataError(f"{path}: column 'letter' holds {bad_letters}; expected lowercase letters a-z")
     data = ToyDataset(
-        tokens=tokens,
+        tokens=torch.stack([encode(s) for s in frame["sequence"]]),
         letter=torch.tensor([LOWER.index(c) for c in frame["letter"]]),
-        lower_pos=torch.as_tensor(frame["lower_pos"].to_numpy(), dtype=torch.long),
-        upper_pos=torch.as_tensor(frame["upper_pos"].to_numpy(), dtype=torch.long),
+        lower_pos=torch.as_tensor(frame["lower_pos"].to_numpy(copy=True), dtype=torch.long),
+        upper_pos=torch.as_tensor(frame["upper_pos"].to_numpy(copy=True), dtype=torch.long),
     )
-    check_forward_dataset(data)
+    try:
+        check_forward_dataset(data)
+    except AssertionError as error:
+        raise ToyDataError(f"{path}: {error}") from error
     return data
