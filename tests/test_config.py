@@ -87,3 +87,22 @@ def _override(tmp_path):
     path = tmp_path / "bad.yaml"
     path.write_text("toy:\n  eval:\n    weights: sometimes\n")
     return path
+
+
+def test_the_command_line_wins_over_the_preset():
+    config = {"preset": "quick", "toy": {"train": {"steps": 3000, "lr": 3e-4}},
+              "presets": {"quick": {"toy": {"train": {"steps": 1000, "lr": 1e-3}}}}}
+    resolved = resolve_config(config, {"toy": {"train": {"steps": 50}}})
+    assert resolved["toy"]["train"] == {"steps": 50, "lr": 1e-3}           # config.yaml < preset < command line
+
+
+@pytest.mark.parametrize("value, expected", [("steps: 50", '"steps": 50'),
+                                             ("lr: -0.001", "less than or equal to the minimum of 0")])
+def test_a_user_file_wins_over_the_quick_preset_and_is_validated(tmp_path, value, expected):
+    """The README's form: config.yaml and the user's file as configfiles, the preset on the command line."""
+    mine = tmp_path / "mine.yaml"
+    mine.write_text(f"toy: {{train: {{{value}}}}}\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", "-p", "results/table2.csv", "--configfile", "config.yaml", str(mine),
+         "--config", "preset=quick"], cwd=ROOT, capture_output=True, text=True)
+    assert expected in result.stdout + result.stderr

@@ -28,18 +28,19 @@ def deep_merge(base: dict, overlay: dict) -> dict:
     return merged
 
 
-def resolve_config(config: dict) -> dict:
-    """Apply the preset named by ``config['preset']``; 'paper' means no overlay."""
+def resolve_config(config: dict, command_line: dict | None = None) -> dict:
+    """Apply the preset named by ``config['preset']`` ('paper' means no overlay), then
+    ``command_line`` again (the values of ``--configfile``/``--config``), so that precedence is
+    config.yaml < preset < the command line: a value the user typed is never lost to the preset."""
     preset = config.get("preset", "paper")
     presets = config.get("presets", {})
-    if preset == "paper":
-        return copy.deepcopy(config)
-    if preset not in presets:
+    if preset != "paper" and preset not in presets:
         raise ValueError(
             f"config.yaml: preset={preset!r} is unknown; expected 'paper' or one of "
             f"{sorted(presets)} (the keys of 'presets')"
         )
-    return deep_merge(config, presets[preset])
+    resolved = deep_merge(config, presets[preset]) if preset != "paper" else copy.deepcopy(config)
+    return deep_merge(resolved, {k: v for k, v in (command_line or {}).items() if k != "presets"})
 
 
 def config_hash(obj: Any) -> str:

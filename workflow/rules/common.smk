@@ -1,7 +1,9 @@
 # Config resolution and path helpers shared by every rule file.
 import json
+from pathlib import Path
 
-from snakemake.utils import validate
+from snakemake.common.configfile import load_configfile
+from snakemake.utils import update_config, validate
 
 import revcurse.config as run_specs
 from revcurse.config import config_hash, resolve_config
@@ -10,9 +12,15 @@ from revcurse.config import config_hash, resolve_config
 configfile: "config.yaml"
 
 
-# The preset overlay is applied in place so every rule sees the resolved values;
-# validation runs on the result, before any job is scheduled.
-_resolved = resolve_config(config)
+# The preset overlay is applied in place so every rule sees the resolved values; what the command
+# line set (--configfile files other than config.yaml itself, then --config) is applied again on
+# top, so it wins over the preset. Validation runs on the result, before any job is scheduled.
+_command_line = {}
+for _file in workflow.config_settings.configfiles or []:
+    if Path(_file).resolve() != Path("config.yaml").resolve():
+        update_config(_command_line, load_configfile(_file))
+update_config(_command_line, workflow.config_settings.config or {})
+_resolved = resolve_config(config, _command_line)
 config.clear()
 config.update(_resolved)
 
