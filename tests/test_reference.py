@@ -45,3 +45,11 @@ def test_every_shipped_run_names_its_code_and_the_provenance_its_machine():
                                   "figures/toy_accuracy_over_training.png"])
 def test_the_reference_outputs_are_shipped(name):
     assert (REFERENCE / name).stat().st_size > 0
+
+
+def test_the_readme_shows_the_shipped_table2_beside_the_papers():
+    from revcurse.reference import README_END, README_START, readme_table2
+
+    readme = (REFERENCE.parents[1] / "README.md").read_text()
+    block = readme[readme.index(README_START) + len(README_START):readme.index(README_END)]
+    assert block.strip() == readme_table2(pd.read_csv(REFERENCE / "fidelity.csv")).strip()

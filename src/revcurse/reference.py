@@ -70,10 +70,10 @@ def readme_table2(fidelity: pd.DataFrame) -> str:
 
     def ours(r) -> str:
         if pd.isna(r.ours):
-            return "not run"
+            return "—"
         return f"{r.ours:.2f} [{r.low:.1f}, {r.high:.1f}]"
 
-    rows["cell"] = rows.apply(lambda r: f"{r.printed:.2f} · {ours(r)} · {r.verdict}", axis=1)
+    rows["cell"] = rows.apply(lambda r: f"{r.printed} · {ours(r)} · {r.verdict}", axis=1)
     wide = rows.pivot_table(index="L", columns=["model", "direction", "selection"], values="cell", aggfunc="first")
     keep = [c for c in wide.columns if c[2] == "final"]
     wide = wide[keep]
