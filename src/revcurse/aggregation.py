@@ -35,9 +35,11 @@ def seed_interval(rates: pd.Series) -> tuple[float, float]:
 
 
 def best_over_training(curves: pd.DataFrame, weights: str, unmask_order: str) -> pd.DataFrame:
-    """Per (length, model, seed, direction): the snapshot with the highest success rate (earliest on
-    ties) of the curve decoded as Table 2 is (``weights``, ``unmask_order``; models without EMA: raw)."""
-    decoded = curves[curves["unmask_order"].isin([unmask_order, "n/a"])]
+    """Per (length, model, seed, direction): the trained snapshot (step > 0: the initialisation is not a
+    checkpoint of training, and an untrained ARM emits random letters that hit the reverse target by
+    chance) with the highest success rate (earliest on ties) of the curve decoded as Table 2 is
+    (``weights``, ``unmask_order``; models without EMA: raw)."""
+    decoded = curves[curves["unmask_order"].isin([unmask_order, "n/a"]) & (curves["step"] > 0)]
     has_weights = decoded.groupby(["model", "length", "seed"])["weights"].transform(lambda w: weights in set(w))
     decoded = decoded[~has_weights | (decoded["weights"] == weights)]
     per_step = decoded.groupby(["length", "model", "direction", "seed", "step"] + list(RUN_SETTINGS[:-1]),
