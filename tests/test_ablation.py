@@ -291,3 +291,34 @@ def test_tiny_grid_end_to_end_with_the_cli(tmp_path, monkeypatch):
     assert np.isnan(table.loc["rope_causal_ntp_depth1", "attention_correlation_mean"])
     assert "attention bidirectional → causal" in Path("conclusion.md").read_text()
     assert Path("a.png").stat().st_size > 0 and len(pd.read_csv("per_seed.csv")) == 10
+
+
+# ---------------------------------------------------------------- the figure's labels
+def test_figure_labels_spell_out_every_cell_and_mark_the_paper_models(paper):
+    grid = ablation.grid_record(paper)
+    labels = {cell["name"]: ablation.cell_label(cell) for cell in grid["cells"]}
+    assert labels["abs_bi_diff_depth1"] == "learned pos · bidirectional · masked diffusion · 1 layer"
+    assert labels["rope_bi_diff_depth1"] == "RoPE · bidirectional · masked diffusion · 1 layer  = paper's MDM"
+    assert labels["abs_causal_ntp_depth1"] == "learned pos · causal · next token · 1 layer  = paper's ARM"
+    assert labels["nope_causal_fixed_depth4"] == "no pos · causal · fixed-rate masking · 4 layers"
+    assert len(set(labels.values())) == len(labels)                 # no two cells share a label
+    assert not any("_" in label for label in labels.values())      # no cell-name abbreviations left
+
+
+def test_figure_labels_are_the_drawn_tick_labels_and_a_quick_figure_is_marked():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from revcurse.figures import QUICK_MARKER
+
+    grid = ablation.grid_record(load_config("quick"))
+    per_seed = pd.DataFrame([dict(cell=cell["name"], seed=seed, forward_pct=90.0 + seed, reverse_pct=10.0 * seed,
+                                  gradient_cosine=0.5, attention_correlation=0.1)
+                             for cell in grid["cells"] for seed in (0, 1)])
+    fig = ablation.figure(per_seed, grid, ["test"])
+    ticks = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    assert ticks == [ablation.cell_label(cell) for cell in grid["cells"]]
+    assert "RoPE · bidirectional · masked diffusion · 1 layer  = paper's MDM" in ticks
+    assert [t.get_text() for t in fig.texts].count(QUICK_MARKER) == 1
+    plt.close(fig)

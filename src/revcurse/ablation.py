@@ -29,6 +29,12 @@ SHORT_NAMES = {
     "bidirectional": "bi", "causal": "causal",
     "masked_diffusion": "diff", "fixed_rate_masking": "fixed", "next_token": "ntp",
 }
+# Readable labels of the axes' levels, for the figure: "learned pos · bidirectional · masked diffusion · 1 layer".
+READABLE_NAMES = {
+    "rope": "RoPE", "learned": "learned pos", "none": "no pos",
+    "bidirectional": "bidirectional", "causal": "causal",
+    "masked_diffusion": "masked diffusion", "fixed_rate_masking": "fixed-rate masking", "next_token": "next token",
+}
 # A cell whose mean forward accuracy is below this did not learn the trained direction,
 # so its reverse accuracy says little about transfer; the conclusion names such cells.
 LEARNED_FORWARD_PCT = 50.0
@@ -385,14 +391,24 @@ def conclusion_markdown(grid: dict, table: pd.DataFrame, effects: pd.DataFrame) 
 
 
 # ---------------------------------------------------------------- the figure
+def cell_label(cell: dict) -> str:
+    """The figure's label of a cell (an entry of ``grid_record``'s ``cells``), its axes spelled
+    out, e.g. "learned pos · bidirectional · masked diffusion · 1 layer", and "= paper's MDM"
+    for a reference cell; the CSVs' ``cell`` column abbreviates the same (``cell_name``)."""
+    layers = int(cell["n_layers"])
+    label = " · ".join([*(READABLE_NAMES[cell[axis]] for axis in AXES[:3]), f"{layers} layer{'s' if layers > 1 else ''}"])
+    return label + (f"  = paper's {cell['paper_model'].upper()}" if cell.get("paper_model") else "")
+
+
 def figure(per_seed: pd.DataFrame, grid: dict, code_versions: list[str]):
     """Forward and reverse accuracy, mean gradient cosine and mean attention correlation per cell:
     points are means over seeds, bars ± one sd over seeds."""
     import matplotlib.pyplot as plt
     import seaborn as sns
 
-    labels = {c["name"]: c["name"] + (f"  = {c['paper_model'].upper()}" if c["paper_model"] else "")
-              for c in grid["cells"]}
+    from .figures import mark_quick_preset
+
+    labels = {c["name"]: cell_label(c) for c in grid["cells"]}
     frame = per_seed.assign(label=per_seed["cell"].map(labels))
     order = list(labels.values())
     accuracy = frame.melt(id_vars=["label", "seed"], value_vars=["forward_pct", "reverse_pct"],
@@ -405,9 +421,9 @@ def figure(per_seed: pd.DataFrame, grid: dict, code_versions: list[str]):
                   palette={"forward": "tab:blue", "reverse": "tab:orange"}, ax=axes[0], **point)
     sns.pointplot(data=frame, x="gradient_cosine", color="tab:green", ax=axes[1], **point)
     sns.pointplot(data=frame, x="attention_correlation", color="tab:purple", ax=axes[2], **point)
-    axes[0].set(xlim=(-3, 103), ylabel="cell: position, attention, objective, depth")
+    axes[0].set(xlim=(-3, 103), ylabel="cell")          # the tick labels spell out its four settings
     axes[1].set(xlabel="forward/reverse gradient cosine", xlim=(-1.05, 1.05))
-    axes[2].set(xlabel="attention-score correlation (mean over Δ1+Δ2)", xlim=(-1.05, 1.05))
+    axes[2].set(xlabel="attention-score correlation\n(mean over Δ1+Δ2)", xlim=(-1.05, 1.05))
     for ax in axes[1:]:
         ax.axvline(0, color="0.6", linewidth=0.8)
     code = code_versions[0] + (f" (+{len(code_versions) - 1} more, see ablation.csv)" if len(code_versions) > 1 else "")
@@ -415,6 +431,7 @@ def figure(per_seed: pd.DataFrame, grid: dict, code_versions: list[str]):
              f"{', '.join(map(str, grid['seeds']))} · {grid['steps']} steps · code {code} · "
              "mean ± sd over seeds; no point: not measured for that cell", fontsize=7, color="0.35")
     fig.tight_layout(rect=(0, 0.02, 1, 1))
+    mark_quick_preset(fig, [grid["preset"]])
     return fig
 
 
