@@ -1,5 +1,5 @@
 # Reversal curse in masked diffusion models: the whole study from one command.
-#   snakemake --config preset=quick all     # every stage, small settings, laptop CPU
+#   snakemake all --config preset=quick     # every stage, small settings, laptop CPU
 #   snakemake --profile slurm all           # paper scale on a SLURM cluster
 # Stages live in workflow/rules/*.smk; the science in the revcurse package.
 from snakemake.utils import min_version
