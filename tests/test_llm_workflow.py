@@ -103,10 +103,10 @@ def test_quick_predictions_have_one_row_per_query_and_checkpoint(quick_tables):
     predictions = pd.read_parquet(run / "predictions.parquet")
     for column in ("model", "dataset", "direction", "seed", "epoch", "prompt", "prediction", "target", "correct"):
         assert column in predictions
-    assert sorted(predictions["epoch"].unique()) == [5, 10, 15]
+    assert sorted(predictions["epoch"].unique()) == [20, 40]
     assert predictions.groupby(["epoch", "direction"]).size().eq(250).all()
     checkpoints = json.loads((run / "checkpoints.json").read_text())
-    assert sorted(checkpoints["checkpoints"]) == ["10", "15", "5"] and len(checkpoints["epoch_loss"]) == 15
+    assert sorted(checkpoints["checkpoints"]) == ["20", "40"] and len(checkpoints["epoch_loss"]) == 40
     assert checkpoints["model_revision"] == checkpoints["provenance"]["model_revision"] == "stand-in"
     assert set(predictions["model_revision"]) == {"stand-in"}
-    assert re.search(r"epoch 15/15 loss", (quick_tables / "logs/quick/llm/finetune/standin_llada_parent_child_p2c_seed1.log").read_text())
+    assert re.search(r"epoch 40/40 loss", (quick_tables / "logs/quick/llm/finetune/standin_llada_parent_child_p2c_seed1.log").read_text())

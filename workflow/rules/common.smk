@@ -82,7 +82,7 @@ def toy_run_files(name):
 def all_targets():
     return (
         ["results/table2.csv", "results/table2.md", "results/toy_decoding_choices.md",
-         "results/figures/toy_accuracy_over_training.png"]
+         "results/figures/toy_accuracy_over_training.png", "results/fidelity.md"]
         + theory_targets()
         + dataset_targets()
         + llm_targets()
