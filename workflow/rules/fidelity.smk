@@ -31,11 +31,13 @@ rule fidelity:
     output:
         md=report(
             "results/fidelity.md",
+            caption="../report/fidelity.rst",
             category="Fidelity",
             labels={"table": "Fidelity report"},
         ),
         csv=report(
             "results/fidelity.csv",
+            caption="../report/fidelity.rst",
             category="Fidelity",
             labels={"table": "Fidelity report (CSV)"},
         ),
