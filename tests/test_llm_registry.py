@@ -26,6 +26,46 @@ def test_an_uncached_hub_id_names_the_config_key_and_the_fixes():
     assert "preset=quick" in message and "docs/llm.md" in message
 
 
+def test_a_local_path_is_told_from_a_hub_id(tmp_path):
+    missing = tmp_path / "models" / "LLaDA-8B-Instruct"
+    with pytest.raises(MissingWeightsError) as error:
+        resolve_weights(real_spec(str(missing)))
+    message = str(error.value)
+    assert f"= '{missing}', a local directory: there is no directory {missing}" in message
+    assert f"--local-dir {missing}`" in message and f"hf download {missing}" not in message
+    assert "hub id" not in message and "gated" not in message          # LLaDA is not gated
+    with pytest.raises(MissingWeightsError) as error:
+        resolve_weights(real_spec("revcurse-tests/absent"))
+    assert (f"'revcurse-tests/absent', a Hugging Face hub id, at revision {COMMIT} is neither a local directory nor in "
+            f"the Hugging Face cache") in str(error.value)
+    assert "`hf download revcurse-tests/absent --revision 0123" in str(error.value)
+
+
+def test_every_model_without_weights_is_named_at_once_and_gated_ones_say_how_to_get_access(tmp_path, monkeypatch,
+                                                                                          capsys):
+    monkeypatch.setenv("HF_TOKEN", "hf_secret_never_printed")
+    weights = {"llada": "revcurse-tests/absent", "llama": "meta-llama/Llama-3.1-8B-Instruct",
+               "qwen": str(tmp_path / "qwen"), "dream": "revcurse-tests/absent-too"}
+    config = {"preset": "paper", "llm": {"grid": {"models": [*weights, "standin_llama"]}, "models": {
+        "standin_llama": registry_entry("standin_llama"),
+        **{m: {**registry_entry(m), "weights": w, "revision": COMMIT} for m, w in weights.items()}}}}
+    with pytest.raises(MissingWeightsError) as error:        # the first model's job stops the run ...
+        plan.model_inputs(config, "llada", dry_run=False)
+    message = str(error.value)
+    assert message.startswith("4 models have no usable weights here")          # ... naming all four
+    for n, (model, path) in enumerate(weights.items(), 1):
+        assert f"{n}. config.yaml: llm.models.{model}.weights = '{path}'" in message
+    gated = message.split("2. ")[1].split("3. ")[0]
+    assert "LLaMA-3.1 8B is a gated model" in gated and "accept its licence on " \
+        "https://huggingface.co/meta-llama/Llama-3.1-8B-Instruct" in gated
+    assert "environment variable HF_TOKEN" in gated and "Never write the token" in gated
+    assert message.count("gated") == 1                       # only the LLaMA
+    assert "hf_secret_never_printed" not in message + capsys.readouterr().err
+    local_llama = {**config["llm"]["models"]["llama"], "weights": str(tmp_path / "llama")}
+    with pytest.raises(MissingWeightsError, match="LLaMA-3.1 8B is a gated model: .* accept its licence on its page"):
+        resolve_weights(ModelSpec.from_config("llama", local_llama))   # a local copy of it: still says how
+
+
 def test_a_local_directory_needs_a_config_json(tmp_path):
     with pytest.raises(MissingWeightsError, match="has no config.json"):
         resolve_weights(real_spec(str(tmp_path)))

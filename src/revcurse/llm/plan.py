@@ -10,7 +10,7 @@ import sys
 
 from revcurse.data.relational import TASKS
 
-from .registry import MissingWeightsError, ModelSpec, resolve_weights
+from .registry import MissingWeightsError, ModelSpec, check_weights, resolve_weights
 
 TASK_OF = {dataset_direction: task for task, dataset_direction in TASKS.items()}
 
@@ -141,7 +141,8 @@ def model_inputs(config: dict, model: str, dry_run: bool) -> dict[str, str]:
     try:
         resolve_weights(spec)
     except MissingWeightsError as error:
-        if not dry_run:
+        if not dry_run:     # one error naming every model of the grid without weights, not just this one
+            check_weights([model_spec(config, m) for m in config["llm"].get("grid", {}).get("models", [model])])
             raise
         if model not in _warned:
             _warned.add(model)

@@ -16,6 +16,9 @@ from pathlib import Path
 
 SAMPLER_OF_KIND = {"arm": ("greedy",), "mdm": ("llada", "dream")}
 COMMIT = re.compile(r"^[0-9a-f]{40}$")
+HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9._-]+$")   # owner/name; a path has another shape
+# Hub owners whose models are gated: the licence must be accepted on the hub, and hf download needs a token.
+GATED_OWNERS = ("meta-llama",)
 STANDIN_REVISION = "stand-in"          # what a stand-in's outputs record as the model revision
 POSITION_IDS = ("index", "visible")
 
@@ -122,6 +125,29 @@ def recorded_revision(directory: Path) -> str | None:
     return None
 
 
+def check_weights(specs) -> None:
+    """Resolve every real model of ``specs`` (stand-ins are skipped) and raise one MissingWeightsError
+    that names each model whose weights are not here, with its fix, rather than only the first."""
+    errors = []
+    for spec in specs:
+        if not spec.is_standin:
+            try:
+                _resolve(spec)
+            except MissingWeightsError as error:
+                errors.append(str(error))
+    if len(errors) > 1:
+        raise MissingWeightsError(f"{len(errors)} models have no usable weights here; each with its fix:\n\n"
+                                  + "\n\n".join(f"{n}. {error}" for n, error in enumerate(errors, 1)))
+    if errors:
+        raise MissingWeightsError(errors[0])
+
+
+def is_hub_id(weights: str) -> bool:
+    """``owner/name`` that is not an existing path: looked up in the Hugging Face cache. Anything else
+    (``/data/models/x``, ``./x``, ``~/x``, ``a/b/c``) is a local directory."""
+    return bool(HUB_ID.match(weights)) and not Path(weights).exists()
+
+
 def _resolve(spec: ModelSpec) -> tuple[Path, str]:
     if spec.is_standin:
         raise ValueError(f"{spec.name} is a stand-in: it has no weights")
@@ -130,6 +156,9 @@ def _resolve(spec: ModelSpec) -> tuple[Path, str]:
         if not (local / "config.json").is_file():
             raise MissingWeightsError(_missing(spec, f"the directory {local} has no config.json"))
         found = recorded_revision(local.resolve())
+    elif not is_hub_id(spec.weights):
+        raise MissingWeightsError(_missing(spec, f"{local} is not a directory" if local.exists()
+                                          else f"there is no directory {local}"))
     else:
         from huggingface_hub import snapshot_download
 
@@ -176,13 +205,34 @@ def _record_it(spec: ModelSpec) -> str:
 
 
 def _missing(spec: ModelSpec, reason: str) -> str:
+    """Where a model's weights were looked for and how to put them there: a hub id's cache or a local
+    directory, told apart; for a gated model, how to get access."""
     key = f"llm.models.{spec.name}.weights"
-    return (
-        f"config.yaml: {key} = {spec.weights!r} {reason}. Nothing is downloaded. Point {key} at a local "
-        f"directory with the checkpoint (config.json, *.safetensors, tokenizer files), e.g. in a config "
-        f"overlay passed with `--configfile weights.yaml`:\n"
-        f"    llm: {{models: {{{spec.name}: {{weights: /path/to/{Path(str(spec.weights)).name}}}}}}}\n"
-        f"or fill the cache on a machine with internet (`hf download {spec.weights} --revision "
-        f"{spec.revision or 'COMMIT'}`) and set HF_HOME to it; or run the stand-ins instead "
-        f"(`--config preset=quick`). See docs/llm.md."
-    )
+    revision = spec.revision or "COMMIT"
+    overlay = (f"in a config overlay passed with `--configfile weights.yaml`:\n"
+               f"    llm: {{models: {{{spec.name}: {{weights: /path/to/{Path(str(spec.weights)).name}}}}}}}\n")
+    if is_hub_id(spec.weights):
+        where = (f"{key} = {spec.weights!r}, a Hugging Face hub id, {reason}. Nothing is downloaded. Fill the cache "
+                 f"on a machine with internet (`hf download {spec.weights} --revision {revision}`) and set HF_HOME "
+                 f"to it, or download the checkpoint into a directory (`hf download {spec.weights} --revision "
+                 f"{revision} --local-dir DIR`) and point {key} at DIR, e.g. {overlay}")
+    else:
+        where = (f"{key} = {spec.weights!r}, a local directory: {reason}. Nothing is downloaded. Put the checkpoint "
+                 f"there (config.json, *.safetensors, tokenizer files; on a machine with internet: `hf download "
+                 f"<hub repository> --revision {revision} --local-dir {spec.weights}`, the hub repository being the "
+                 f"one config.yaml names for {key}), or point {key} at the directory that holds it, e.g. {overlay}")
+    return f"config.yaml: {where}{_gated(spec)}Or run the stand-ins instead (`--config preset=quick`). See docs/llm.md."
+
+
+def _gated(spec: ModelSpec) -> str:
+    """For a gated model (``GATED_OWNERS``; a local LLaMA checkpoint came from one): how to get access.
+    The token goes through the environment only, so it never reaches the config, a command or an output."""
+    owner = str(spec.weights).split("/")[0] if is_hub_id(spec.weights) else None
+    if owner not in GATED_OWNERS and not (owner is None and "llama" in spec.label.lower()):
+        return ""
+    page = f"https://huggingface.co/{spec.weights}" if owner else "its page on huggingface.co"
+    return (f"{spec.label} is a gated model: before `hf download` can fetch it, accept its licence on {page} "
+            f"with your Hugging Face account, then give hf a read token (https://huggingface.co/settings/tokens) "
+            f"through the environment variable HF_TOKEN (`export HF_TOKEN=...` in the shell that downloads). "
+            f"Never write the token into config.yaml, an overlay or a command line: the workflow records its "
+            f"config and commands in its outputs and logs.\n")
