@@ -68,6 +68,8 @@ def toy_train(args) -> None:
 
 
 def toy_eval(args) -> None:
+    from .data.toy import N_LETTERS
+    from .progress import Progress
     from .sampling import DIRECTIONS, success_counts
     from .training import autocast, load_run, resolve_device, resolve_precision
 
@@ -77,14 +79,16 @@ def toy_eval(args) -> None:
     precision = resolve_precision(settings.get("precision", "fp32"), device)
     model, run = load_run(Path(args.model), settings["weights"], device)
     frames = []
+    progress = Progress(len(DIRECTIONS) * N_LETTERS * settings["samples_per_letter"])     # generations
     for direction in DIRECTIONS:
         rng = torch.Generator(device=device).manual_seed(derive_seed(spec["seed"], "toy-eval", direction))
         with autocast(precision, device):
             counts = success_counts(model, spec["length"], direction, settings["samples_per_letter"],
                                     settings["top_k"], settings["unmask_order"], rng, settings.get("batch_size", 2048))
-        log.info("%s L=%d seed %d %s: %.2f%%", spec["model"], spec["length"], spec["seed"], direction,
-                 100 * counts["successes"].sum() / counts["samples"].sum())
         frames.append(counts)
+        log.info("%s L=%d seed %d %s: %.2f%%; generations %s", spec["model"], spec["length"], spec["seed"], direction,
+                 100 * counts["successes"].sum() / counts["samples"].sum(),
+                 progress.line(sum(int(f["samples"].sum()) for f in frames)))
     frame = pd.concat(frames, ignore_index=True)
     frame = frame.assign(
         preset=spec["preset"], model=spec["model"], length=spec["length"], seed=spec["seed"],

@@ -121,6 +121,7 @@ def finetune_command(args) -> None:
 def evaluate_command(args) -> None:
     from safetensors.torch import load_file
 
+    from revcurse.progress import Progress
     from revcurse.training import resolve_device
 
     from .evaluate import DecodingSettings, is_exact_match, predict
@@ -135,12 +136,14 @@ def evaluate_command(args) -> None:
     settings = DecodingSettings.from_config(spec["eval"])
     queries = {"forward": direction.eval_forward, "reverse": direction.eval_reverse}
     frames = []
+    progress = Progress(len(training["checkpoints"]) * sum(map(len, queries.values())))
     for epoch, relative in sorted(training["checkpoints"].items(), key=lambda item: int(item[0])):
         load_trainable_state(backbone.model, load_file(str(Path(args.checkpoints).parent / relative)))
         for query_direction, rows in queries.items():
             predictions = predict(backbone, [r.prompt for r in rows], settings)
             correct = [is_exact_match(p, r.accepted_answers) for p, r in zip(predictions, rows)]
-            log.info("epoch %s %s: %.1f%% of %d", epoch, query_direction, 100 * sum(correct) / len(rows), len(rows))
+            log.info("epoch %s %s: %.1f%% of %d; queries %s", epoch, query_direction, 100 * sum(correct) / len(rows),
+                     len(rows), progress.line(sum(map(len, frames)) + len(rows)))
             frames.append(pd.DataFrame({
                 "epoch": int(epoch), "direction": query_direction,
                 "fact_id": [r.fact_id for r in rows], "prompt": [r.prompt for r in rows],
