@@ -16,6 +16,7 @@ include: "workflow/rules/llm_probes.smk"
 include: "workflow/rules/probes.smk"
 include: "workflow/rules/ablation.smk"
 include: "workflow/rules/fidelity.smk"
+include: "workflow/rules/report.smk"
 
 
 rule all:

@@ -223,7 +223,8 @@ def test_table_rows_equal_table2_and_the_conclusion_is_computed_from_them():
 def test_quick_grid_dry_run_reuses_the_table2_runs(tmp_path):
     from test_workflow import copy_workflow, job_counts, snakemake
 
-    output = snakemake("-n", "-p", "results/ablation.csv", "--config", "preset=quick", cwd=copy_workflow(tmp_path))
+    output = snakemake("-n", "-p", "results/quick/ablation.csv", "--config", "preset=quick",
+                       cwd=copy_workflow(tmp_path))
     counts = job_counts(output)
     assert counts["train_ablation"] == 4 and counts["evaluate_ablation"] == 8
     assert counts["train_toy"] == 4 and counts["evaluate_toy"] == 4         # the MDM and ARM of Table 2, L = 6

@@ -64,3 +64,15 @@ def test_decoding_choices_read_the_last_snapshot_of_every_weights_and_order():
     assert choices[("ema", "parallel", "reverse")] == 70.0
     assert choices[("raw", "random", "reverse")] == 100.0
     assert "| mdm" in decoding_choices_markdown(decoding_choices(curves))
+
+
+def test_quick_tables_open_with_the_smoke_test_line_and_paper_tables_do_not():
+    bold = ("**quick preset — a smoke test of the pipeline: small models trained for few steps: not paper-scale "
+            "numbers.**")
+    quick = pd.DataFrame(evaluation_rows("mdm", 6, 0, 10, 4))
+    assert table2_markdown(table2(quick).assign(config_hash="h")).startswith(bold + "\n\n")
+    paper = quick.assign(preset="paper")
+    assert "smoke test" not in table2_markdown(table2(paper).assign(config_hash="h"))
+    curves = pd.DataFrame(curve_rows("mdm", 0, {0: 9, 1500: 2}))
+    assert decoding_choices_markdown(decoding_choices(curves)).startswith(bold + "\n\n")
+    assert "smoke test" not in decoding_choices_markdown(decoding_choices(curves.assign(preset="paper_bf16")))

@@ -103,6 +103,6 @@ def test_a_user_file_wins_over_the_quick_preset_and_is_validated(tmp_path, value
     mine = tmp_path / "mine.yaml"
     mine.write_text(f"toy: {{train: {{{value}}}}}\n")
     result = subprocess.run(
-        [sys.executable, "-m", "snakemake", "-n", "-p", "results/table2.csv", "--configfile", "config.yaml", str(mine),
-         "--config", "preset=quick"], cwd=ROOT, capture_output=True, text=True)
+        [sys.executable, "-m", "snakemake", "-n", "-p", "results/quick/table2.csv", "--configfile", "config.yaml",
+         str(mine), "--config", "preset=quick"], cwd=ROOT, capture_output=True, text=True)
     assert expected in result.stdout + result.stderr

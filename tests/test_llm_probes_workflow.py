@@ -19,8 +19,8 @@ from revcurse.llm.probe_cli import main as probe_cli
 from revcurse.llm.probe_cli import selected_checkpoints
 from revcurse.llm.probe_plan import probe_files, probe_runs, probe_spec
 
-FIGURES = ["results/figures/fig6_llm_attention_correlation.png", "results/figures/fig7_llm_training_dynamics.png",
-           "results/figures/fig9_llm_reverse_token.png"]
+FIGURES = ["results/quick/figures/fig6_llm_attention_correlation.png",
+           "results/quick/figures/fig7_llm_training_dynamics.png", "results/quick/figures/fig9_llm_reverse_token.png"]
 
 
 def config_of(preset: str) -> dict:

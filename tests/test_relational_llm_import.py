@@ -33,7 +33,7 @@ def test_quick_standins_train_and_evaluate_on_imported_berglund_data(tmp_path):
     }
     (tmp_path / "berglund.json").write_text(json.dumps(overlay))
     snakemake("--config", "preset=quick", "--configfile", str(tmp_path / "berglund.json"), "--cores", "2",
-              "results/table1.csv", cwd=root)
+              "results/quick/table1.csv", cwd=root)
 
     datasets = {}
     for name, kind in (("parent_child", "berglund_parent_child_csv"),
@@ -43,7 +43,7 @@ def test_quick_standins_train_and_evaluate_on_imported_berglund_data(tmp_path):
         assert manifest["provenance"]["source_path"] == overlay["datasets"][name]["source"]
     assert (root / "results/data/relational_audit.json").exists()
 
-    table = pd.read_csv(root / "results/table1.csv")
+    table = pd.read_csv(root / "results/quick/table1.csv")
     assert set(table["preset"]) == {"quick"}
     assert {(t, m) for t, m in zip(table["task"], table["model"])} == {(t, m) for t in TASKS for m in MODELS}
     for task, (name, direction) in TASKS.items():

@@ -197,7 +197,7 @@ def slurm_run(slurm_cluster, workdir):
     (workdir / "tiny.yaml").write_text(TINY_QUICK_TOY)
     with SqueuePoller() as squeue:
         output = snakemake(
-            "results/table2.csv", "--profile", "slurm",
+            "results/quick/table2.csv", "--profile", "slurm",
             "--configfile", "tiny.yaml", "--config", "preset=quick",
             # One CPU per toy job, so that two share the node's two CPUs.
             "--set-threads", "train_toy=1", "evaluate_toy=1",
@@ -209,7 +209,7 @@ def slurm_run(slurm_cluster, workdir):
 
 def test_the_toy_stage_runs_through_the_profile(slurm_run):
     workdir, output, _ = slurm_run
-    table = pd.read_csv(workdir / "results/table2.csv")
+    table = pd.read_csv(workdir / "results/quick/table2.csv")
     # {mdm, arm} x {forward, reverse} x {final, best}
     assert len(table) == 2 * 2 * 2 and set(table["preset"]) == {"quick"}
     assert "SLURM run ID" in output and "14 of 14 steps (100%) done" in output

@@ -53,7 +53,7 @@ def test_rerunning_one_run_refreshes_only_what_depends_on_it(finished_run, run_o
 
 def test_adding_a_seed_runs_only_the_new_seeds_jobs(finished_run):
     (finished_run / "seed2.yaml").write_text("presets: {quick: {toy: {seeds: [0, 1, 2]}}}\n")
-    targets = ["results/table2.csv", "results/figures/fig12_training_dynamics.png"]
+    targets = ["results/quick/table2.csv", "results/quick/figures/fig12_training_dynamics.png"]
     jobs = planned_jobs(snakemake(*targets, "-n", "--configfile", "seed2.yaml", *QUICK, cwd=finished_run))
     assert {job["wildcards"]["seed"] for job in jobs if "seed" in job["wildcards"]} == {"2"}
     assert sum(job["rule"] == "train_toy" for job in jobs) == 2 * 2           # {mdm, arm} x L {6, 8}

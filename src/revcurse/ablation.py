@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from .aggregation import table2
-from .config import derive_seed, toy_eval_spec, toy_model_fields
+from .config import derive_seed, smoke_test_line, toy_eval_spec, toy_model_fields
 
 STUDY = "ablation"
 AXES = ("pos_encoding", "attention", "objective", "n_layers")
@@ -332,6 +332,7 @@ def conclusion_markdown(grid: dict, table: pd.DataFrame, effects: pd.DataFrame) 
     lines = [
         "# Ablation: which ingredient moves reverse accuracy (toy task)",
         "",
+        smoke_test_line(grid["preset"]) +
         f"Measured on the toy task at L = {grid['length']}, preset **{grid['preset']}**, seeds "
         f"{', '.join(map(str, grid['seeds']))}, {grid['steps']} training steps, {len(table)} cells "
         f"({len(grid['excluded'])} combinations excluded as invalid: next-token training with bidirectional "

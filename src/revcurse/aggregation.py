@@ -9,6 +9,7 @@ import pandas as pd
 from scipy.stats import binomtest
 from scipy.stats import t as t_dist
 
+from .config import smoke_test_line
 from .data.toy import N_LETTERS
 
 # Settings recorded with every evaluation and carried into each table row.
@@ -116,7 +117,10 @@ def decoding_choices(curves: pd.DataFrame) -> pd.DataFrame:
                      "mean_pct": group["rate_pct"].mean(), "seed_ci95_low_pct": low, "seed_ci95_high_pct": high,
                      "per_seed_pct": " / ".join(f"{x:.1f}" for x in group["rate_pct"]),
                      "seeds": len(group), "samples_per_seed": int(group["samples"].iloc[0])})
-    return pd.DataFrame(rows)
+    choices = pd.DataFrame(rows)
+    if "preset" in curves.columns:       # which preset made the runs: the Markdown says so
+        choices["preset"] = _values(curves["preset"])
+    return choices
 
 
 def decoding_choices_markdown(table: pd.DataFrame) -> str:
@@ -125,10 +129,11 @@ def decoding_choices_markdown(table: pd.DataFrame) -> str:
                                          if r.seeds > 1 else ""), axis=1))
     wide = cell.pivot_table(index=["model", "L", "weights", "unmask_order"], columns="direction", values="value",
                             aggfunc="first").reset_index()
+    note = smoke_test_line(table["preset"]) if "preset" in table.columns else ""
     header = (f"Final-snapshot success rate (%) of the same trained runs under each decoding choice: mean over "
               f"{_values(table['seeds'])} seeds [Student-t 95% interval over seeds], "
               f"{_values(table['samples_per_seed'] // N_LETTERS)} samples per letter.\n\n")
-    return header + wide.to_markdown(index=False) + "\n"
+    return note + header + wide.to_markdown(index=False) + "\n"
 
 
 def table2_markdown(table: pd.DataFrame) -> str:
@@ -145,6 +150,7 @@ def table2_markdown(table: pd.DataFrame) -> str:
         for model, row in per_model.iterrows()
     )
     parts = [
+        smoke_test_line(table["preset"]),
         f"Toy success rate (%): mean over seeds, [Student-t 95% interval over seeds] (Wilson 95% interval of the "
         f"pooled samples). {decoding}.\n\n"
         f"preset: **{_values(table['preset'])}** · config {_values(table['config_hash'])} · "

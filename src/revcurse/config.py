@@ -12,7 +12,7 @@ import platform
 import subprocess
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -41,6 +41,38 @@ def resolve_config(config: dict, command_line: dict | None = None) -> dict:
         )
     resolved = deep_merge(config, presets[preset]) if preset != "paper" else copy.deepcopy(config)
     return deep_merge(resolved, {k: v for k, v in (command_line or {}).items() if k != "presets"})
+
+
+# Presets whose outputs are a smoke test of the pipeline (small models, few steps), not results:
+# every table file they make opens with ``smoke_test_line`` and every figure carries a marker.
+SMOKE_TEST_PRESETS = ("quick",)
+
+
+def results_dir(preset: str) -> str:
+    """Where a preset's tables, figures and report go: ``results/<preset>`` for a smoke-test preset
+    (``results/quick/table2.csv``), beside its runs, so that a smoke test never overwrites a result;
+    ``results`` for the paper preset and its paper-scale variants (the paths the README names, e.g.
+    ``results/table2.csv``)."""
+    return f"results/{preset}" if preset in SMOKE_TEST_PRESETS else "results"
+
+
+def other_presets_output(path: str, preset: str):
+    """Stop: ``path`` is where the paper preset writes one of its outputs (``results_dir``), asked for
+    while ``preset``, a smoke test, is in use. Raises ValueError naming the path that preset writes instead."""
+    own = f"{results_dir(preset)}/{Path(path).relative_to('results')}"
+    raise ValueError(f"{path} is the paper preset's output; preset {preset} is a smoke test and writes {own} "
+                     f"instead, so that it never overwrites a paper-scale result. Ask for that file: "
+                     f"snakemake {own} --config preset={preset}")
+
+
+def smoke_test_line(presets: str | Iterable[str],
+                    what: str = "small models trained for few steps: not paper-scale numbers") -> str:
+    """The bold paragraph that opens every Markdown table made with a smoke-test preset
+    (``SMOKE_TEST_PRESETS``), saying what the table is; "" for any other preset. ``presets``: one
+    preset, or the values of a table's ``preset`` column."""
+    names = sorted({presets} if isinstance(presets, str) else {str(p) for p in presets})
+    quick = [p for p in names if p in SMOKE_TEST_PRESETS]
+    return f"**{', '.join(quick)} preset — a smoke test of the pipeline: {what}.**\n\n" if quick else ""
 
 
 def config_hash(obj: Any) -> str:

@@ -17,6 +17,8 @@ import pandas as pd
 import yaml
 from scipy.stats import t as student_t
 
+from .config import smoke_test_line
+
 VERDICTS = ("agrees", "differs", "inconclusive", "not run")
 SELECTIONS = ("final", "best")          # Table 2's rows: final step, best over training
 SOURCES = ("table2", "table3", "fig3", "fig4", "fig5", "fig13")
@@ -306,9 +308,13 @@ def markdown(table: pd.DataFrame, sources: dict[str, pd.DataFrame | None], paths
         stamp = [f"{column} {', '.join(map(str, sorted(frame[column].dropna().astype(str).unique())))}"
                  for column in ("preset", "config_hash", "code_version") if column in frame.columns]
         read.append(f"- {name}: `{paths[name]}`" + (f" ({'; '.join(stamp)})" if stamp else ""))
+    presets = {str(p) for frame in sources.values() if frame is not None and "preset" in frame.columns
+               for p in frame["preset"].dropna().unique()}
     parts = [
         "# Fidelity: the paper's printed values next to ours\n",
-        "Built by `python -m revcurse.cli fidelity` from the paper's printed values "
+        smoke_test_line(presets, "small models trained for few steps, so no verdict below says anything about "
+                                 "the paper")
+        + "Built by `python -m revcurse.cli fidelity` from the paper's printed values "
         "(`resources/paper_values.yaml`, `resources/paper_table3.csv`) and the pipeline's outputs; "
         "verdict rules: `docs/fidelity.md`. Table 2 is compared at the "
         f"**{primary}** selection; the other selection is shown below it and not counted.\n",

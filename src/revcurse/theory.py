@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit, logsumexp, sici, softmax
 
-from .config import config_hash, provenance
+from .config import config_hash, provenance, smoke_test_line
 
 log = logging.getLogger(__name__)
 
@@ -410,7 +410,9 @@ def run_table3(args, cfg: dict, stamp: Provenance) -> None:
     stamp.write_csv(table, args.out)
     stamp.write_csv(comparison, args.comparison)
     Path(args.markdown).write_text(
-        "Table 3: Cantelli lower bounds (E−c)²/(V+(E−c)²) on Pr[Corr ≥ c], computed from App. A.3 "
+        smoke_test_line(stamp.preset, "Table 3 is computed from the theory settings alone, but cite the paper "
+                                      "preset's file, not this one")
+        + "Table 3: Cantelli lower bounds (E−c)²/(V+(E−c)²) on Pr[Corr ≥ c], computed from App. A.3 "
         f"(preset {stamp.preset}, config {stamp.hash}, code {stamp.versions['code_version']}).\n\n"
         + table3_markdown(table))
     stamp.write_sidecar(sidecar_path(args.out), [args.out, args.markdown, args.comparison])

@@ -97,30 +97,27 @@ rule ablation_table:
         [path for cell in ABLATION_CELLS.values() for path in ablation.cell_inputs(config, cell)],
     output:
         csv=report(
-            "results/ablation.csv",
+            f"{OUT}/ablation.csv",
             caption="../report/ablation.rst",
             category="Ablation",
             labels={"table": "Ablation grid (CSV)"},
         ),
-        per_seed="results/ablation_per_seed.csv",
-        md=report(
-            "results/ablation_conclusion.md",
-            caption="../report/ablation.rst",
-            category="Ablation",
-            labels={"table": "Ablation conclusion"},
-        ),
+        per_seed=f"{OUT}/ablation_per_seed.csv",
+        md=f"{OUT}/ablation_conclusion.md",   # in the report as an HTML page, with the grid (report.smk)
         png=report(
-            "results/figures/ablation.png",
+            f"{FIGURE_DIR}/ablation.png",
             caption="../report/ablation_figure.rst",
             category="Ablation",
             labels={"figure": "Ablation grid"},
         ),
-        pdf="results/figures/ablation.pdf",
+        pdf=f"{FIGURE_DIR}/ablation.pdf",
     params:
         grid=as_json(ablation.grid_record(config)),
         config_hash=config_hash({"toy": TOY, "ablation": config["ablation"]}),
     log:
         f"{ABLATION_LOG}/table.log",
+    benchmark:
+        f"{ABLATION_BENCH}/table.tsv"
     conda:
         "../../envs/analysis.yaml"
     shell:

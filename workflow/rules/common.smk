@@ -32,6 +32,19 @@ TOY = config["toy"]
 TOY_DIR = f"results/{PRESET}/toy"
 LOG_DIR = f"logs/{PRESET}"
 BENCH_DIR = f"results/{PRESET}/benchmarks"
+# The preset's tables, figures and report: results/ for the paper preset and its variants (`snakemake
+# results/table2.csv`), results/<preset>/ for a smoke test (results/quick/table2.csv), so that a quick run never
+# overwrites a paper-scale output. Asked for under the quick preset, a paper path stops the run naming the
+# quick one (report.smk).
+OUT = run_specs.results_dir(PRESET)
+FIGURE_DIR = f"{OUT}/figures"
+
+# Every job's log starts with its command line, spec included ("command: python -m ..."): the
+# profiles do not print shell commands (a JSON spec is ~1 kB per job on the console; `-p` still does).
+shell.prefix(
+    "set -euo pipefail; "
+    "python() {{ {{ printf 'command: python'; printf ' %s' \"$@\"; printf '\\n'; }} >&2; command python \"$@\"; }}; "
+)
 
 
 wildcard_constraints:
@@ -81,12 +94,13 @@ def toy_run_files(name):
 
 def all_targets():
     return (
-        ["results/table2.csv", "results/table2.md", "results/toy_decoding_choices.md",
-         "results/figures/toy_accuracy_over_training.png", "results/fidelity.md"]
+        [f"{OUT}/table2.csv", f"{OUT}/table2.md", f"{OUT}/toy_decoding_choices.md",
+         f"{FIGURE_DIR}/toy_accuracy_over_training.png", f"{OUT}/fidelity.md"]
         + theory_targets()
         + dataset_targets()
         + llm_targets()
         + llm_probe_targets()
         + probe_targets()
         + ablation_targets()
+        + report_targets()
     )

@@ -44,6 +44,8 @@ rule parent_child_dataset:
         resources=lambda wildcards, input: os.path.dirname(input.resources[0]),
     log:
         "logs/data/parent_child/build.log",
+    benchmark:
+        "results/data/benchmarks/parent_child/build.tsv"
     conda:
         "../../envs/analysis.yaml"
     shell:
@@ -61,6 +63,8 @@ rule person_description_dataset:
         resources=lambda wildcards, input: os.path.dirname(input.resources[0]),
     log:
         "logs/data/person_description/build.log",
+    benchmark:
+        "results/data/benchmarks/person_description/build.tsv"
     conda:
         "../../envs/analysis.yaml"
     shell:
@@ -78,6 +82,8 @@ rule trex_dataset:
         resources=lambda wildcards, input: os.path.dirname(input.resources[0]),
     log:
         "logs/data/trex/build.log",
+    benchmark:
+        "results/data/benchmarks/trex/build.tsv"
     conda:
         "../../envs/analysis.yaml"
     shell:
@@ -95,6 +101,8 @@ rule relational_audit:
         RELATIONAL_AUDIT,
     log:
         "logs/data/relational_audit.log",
+    benchmark:
+        "results/data/benchmarks/relational_audit.tsv"
     conda:
         "../../envs/analysis.yaml"
     shell:
@@ -108,6 +116,8 @@ rule relational_card:
         f"{RELATIONAL_DIR}/{{dataset}}/card.md",
     log:
         "logs/data/{dataset}/card.log",
+    benchmark:
+        "results/data/benchmarks/{dataset}/card.tsv"
     wildcard_constraints:
         dataset="|".join(RELATIONAL_DATASETS),
     conda:

@@ -2,6 +2,8 @@
 # fine-tuning per (model, dataset direction, seed), or per (model, dataset direction) with every
 # seed stacked over one frozen base (llm.train.stack_seeds) -> evaluation of every checkpoint of
 # every seed -> Table 1, Tables 4-6. The grid, specs and resources come from revcurse.llm.plan.
+import os
+
 import revcurse.llm.plan as llm_plan
 from revcurse.data.relational import DATASETS as LLM_DATASETS
 
@@ -25,7 +27,7 @@ wildcard_constraints:
 
 
 # Lambdas rather than defs: `snakemake --lint` asks rule files not to define functions.
-llm_targets = lambda: [f"results/{t}.{ext}" for t in ["table1", *SEED_TABLES] for ext in ("csv", "md")]
+llm_targets = lambda: [f"{OUT}/{t}.{ext}" for t in ["table1", *SEED_TABLES] for ext in ("csv", "md")]
 llm_run = lambda wildcards: dict(
     model=wildcards.model, dataset=wildcards.dataset, direction=wildcards.direction, seed=int(wildcards.seed)
 )
@@ -49,6 +51,8 @@ rule llm_tokenizer:
         vocab_size=LLM["tokenizer"]["vocab_size"],
     log:
         f"{LOG_DIR}/llm/tokenizer.log",
+    benchmark:
+        f"{BENCH_DIR}/llm/tokenizer.tsv"
     conda:
         "../../envs/llm.yaml"
     shell:
@@ -109,33 +113,31 @@ rule llm_tables:
         llm_plan.run_files(config, "predictions.parquet"),
     output:
         table1_csv=report(
-            "results/table1.csv",
+            f"{OUT}/table1.csv",
             caption="../report/table1.rst",
             category="Large-scale study",
             labels={"table": "Table 1 (CSV)"},
         ),
-        table1_md=report(
-            "results/table1.md",
-            caption="../report/table1.rst",
-            category="Large-scale study",
-            labels={"table": "Table 1"},
-        ),
+        table1_md=f"{OUT}/table1.md",   # the Markdown tables are in the report as HTML pages (report.smk)
         seed_tables=[
             report(
-                f"results/{t}.{ext}",
+                f"{OUT}/{t}.csv",
                 caption="../report/seed_tables.rst",
                 category="Large-scale study",
-                labels={"table": f"{t.replace('table', 'Table ')}{' (CSV)' if ext == 'csv' else ''}"},
+                labels={"table": f"{t.replace('table', 'Table ')} (CSV)"},
             )
             for t in SEED_TABLES
-            for ext in ("csv", "md")
-        ],
+        ]
+        + [f"{OUT}/{t}.md" for t in SEED_TABLES],
     params:
         config_hash=config_hash(LLM),
+        out_dir=lambda wildcards, output: os.path.dirname(output.table1_csv),
     log:
         f"{LOG_DIR}/llm/tables.log",
+    benchmark:
+        f"{BENCH_DIR}/llm/tables.tsv"
     conda:
         "../../envs/analysis.yaml"
     shell:
-        "python -m revcurse.llm tables --inputs {input} --out-dir results --config-hash {params.config_hash} "
-        "> {log} 2>&1"
+        "python -m revcurse.llm tables --inputs {input} --out-dir {params.out_dir} "
+        "--config-hash {params.config_hash} > {log} 2>&1"

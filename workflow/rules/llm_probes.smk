@@ -7,7 +7,6 @@ LLM_PROBES = LLM["probes"]
 LLM_PROBE_LOG = f"{LOG_DIR}/llm/probes/{LLM_RUN_NAME}"
 LLM_PROBE_BENCH = f"{BENCH_DIR}/llm/probes/{LLM_RUN_NAME}"
 LLM_PROBE_OUT = f"{LLM_RUN}/probes"
-LLM_FIGURE_DIR = "results/figures"
 
 # Lambdas rather than defs: `snakemake --lint` asks rule files not to define functions.
 llm_probe_spec = lambda wildcards: as_json(llm_probe_plan.probe_spec(config, **llm_run(wildcards)))
@@ -81,19 +80,21 @@ rule llm_figure6:
         llm_probe_inputs("attention", "llm_attention"),
     output:
         png=report(
-            f"{LLM_FIGURE_DIR}/fig6_llm_attention_correlation.png",
+            f"{FIGURE_DIR}/fig6_llm_attention_correlation.png",
             caption="../report/fig6.rst",
             category="Large-scale study",
             labels={"figure": "Figure 6"},
         ),
-        pdf=f"{LLM_FIGURE_DIR}/fig6_llm_attention_correlation.pdf",
-        csv=f"{LLM_FIGURE_DIR}/fig6_llm_attention_correlation.csv",
+        pdf=f"{FIGURE_DIR}/fig6_llm_attention_correlation.pdf",
+        csv=f"{FIGURE_DIR}/fig6_llm_attention_correlation.csv",
     params:
         figure="fig6",
         settings=as_json(LLM_PROBES),
         config_hash=config_hash(LLM),
     log:
         f"{LOG_DIR}/figures/fig6.log",
+    benchmark:
+        f"{BENCH_DIR}/figures/fig6.tsv"
     conda:
         "../../envs/analysis.yaml"
     shell:
@@ -107,19 +108,21 @@ use rule llm_figure6 as llm_figure7 with:
         llm_probe_inputs("dynamics", "llm_gradient_alignment", "llm_query_probability"),
     output:
         png=report(
-            f"{LLM_FIGURE_DIR}/fig7_llm_training_dynamics.png",
+            f"{FIGURE_DIR}/fig7_llm_training_dynamics.png",
             caption="../report/fig7.rst",
             category="Large-scale study",
             labels={"figure": "Figure 7"},
         ),
-        pdf=f"{LLM_FIGURE_DIR}/fig7_llm_training_dynamics.pdf",
-        csv=f"{LLM_FIGURE_DIR}/fig7_llm_training_dynamics.csv",
+        pdf=f"{FIGURE_DIR}/fig7_llm_training_dynamics.pdf",
+        csv=f"{FIGURE_DIR}/fig7_llm_training_dynamics.csv",
     params:
         figure="fig7",
         settings=as_json(LLM_PROBES),
         config_hash=config_hash(LLM),
     log:
         f"{LOG_DIR}/figures/fig7.log",
+    benchmark:
+        f"{BENCH_DIR}/figures/fig7.tsv"
 
 
 use rule llm_figure6 as llm_figure9 with:
@@ -127,16 +130,18 @@ use rule llm_figure6 as llm_figure9 with:
         llm_probe_inputs("dynamics", "llm_query_probability"),
     output:
         png=report(
-            f"{LLM_FIGURE_DIR}/fig9_llm_reverse_token.png",
+            f"{FIGURE_DIR}/fig9_llm_reverse_token.png",
             caption="../report/fig9.rst",
             category="Large-scale study",
             labels={"figure": "Figure 9"},
         ),
-        pdf=f"{LLM_FIGURE_DIR}/fig9_llm_reverse_token.pdf",
-        csv=f"{LLM_FIGURE_DIR}/fig9_llm_reverse_token.csv",
+        pdf=f"{FIGURE_DIR}/fig9_llm_reverse_token.pdf",
+        csv=f"{FIGURE_DIR}/fig9_llm_reverse_token.csv",
     params:
         figure="fig9",
         settings=as_json(LLM_PROBES),
         config_hash=config_hash(LLM),
     log:
         f"{LOG_DIR}/figures/fig9.log",
+    benchmark:
+        f"{BENCH_DIR}/figures/fig9.tsv"

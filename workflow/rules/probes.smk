@@ -4,7 +4,6 @@
 PROBE_RUN = f"results/{PRESET}/{{study}}/{{model}}/L{{L}}/seed{{seed}}"
 PROBE_LOG = f"{LOG_DIR}/{{study}}/probes/{{model}}_L{{L}}_seed{{seed}}"
 PROBE_BENCH = f"{BENCH_DIR}/{{study}}/probes/{{model}}_L{{L}}_seed{{seed}}"
-FIGURE_DIR = "results/figures"
 
 
 wildcard_constraints:
@@ -104,6 +103,8 @@ rule probe_reverse_positions:
         spec=toy_probe_spec,
     log:
         f"{PROBE_LOG}_reverse_positions.log",
+    benchmark:
+        f"{PROBE_BENCH}_reverse_positions.tsv"
     threads: 1
     resources:
         mem_mb=lambda wildcards, attempt: 4000 * attempt,
@@ -134,6 +135,8 @@ rule figure3:
         config_hash=config_hash(TOY),
     log:
         f"{LOG_DIR}/figures/fig3.log",
+    benchmark:
+        f"{BENCH_DIR}/figures/fig3.tsv"
     conda:
         "../../envs/analysis.yaml"
     shell:
@@ -160,6 +163,8 @@ use rule figure3 as figure4 with:
         config_hash=config_hash(TOY),
     log:
         f"{LOG_DIR}/figures/fig4.log",
+    benchmark:
+        f"{BENCH_DIR}/figures/fig4.tsv"
 
 
 use rule figure3 as figure5 with:
@@ -181,6 +186,8 @@ use rule figure3 as figure5 with:
         config_hash=config_hash(TOY),
     log:
         f"{LOG_DIR}/figures/fig5.log",
+    benchmark:
+        f"{BENCH_DIR}/figures/fig5.tsv"
 
 
 use rule figure3 as figure11 with:
@@ -201,6 +208,8 @@ use rule figure3 as figure11 with:
         config_hash=config_hash(TOY),
     log:
         f"{LOG_DIR}/figures/fig11.log",
+    benchmark:
+        f"{BENCH_DIR}/figures/fig11.tsv"
 
 
 use rule figure3 as figure12 with:
@@ -221,6 +230,8 @@ use rule figure3 as figure12 with:
         config_hash=config_hash(TOY),
     log:
         f"{LOG_DIR}/figures/fig12.log",
+    benchmark:
+        f"{BENCH_DIR}/figures/fig12.tsv"
 
 
 use rule figure3 as figure13 with:
@@ -241,3 +252,5 @@ use rule figure3 as figure13 with:
         config_hash=config_hash(TOY),
     log:
         f"{LOG_DIR}/figures/fig13.log",
+    benchmark:
+        f"{BENCH_DIR}/figures/fig13.tsv"

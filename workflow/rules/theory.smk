@@ -1,15 +1,17 @@
 # Theory of paper §4 and App. A–B (SPEC §5): pure computation from config["theory"], no
 # checkpoints needed. Every rule calls `python -m revcurse.theory`; see docs/theory.md.
 THEORY = config["theory"]
-THEORY_DIR = "results/theory"
+THEORY_DIR = f"{OUT}/theory"
+THEORY_LOG = f"{LOG_DIR}/theory"
+THEORY_BENCH = f"{BENCH_DIR}/theory"
 
 # A lambda rather than a def: `snakemake --lint` asks rule files not to define functions.
 theory_targets = lambda: [
-    "results/table3.csv",
-    "results/table3.md",
+    f"{OUT}/table3.csv",
+    f"{OUT}/table3.md",
     f"{THEORY_DIR}/table3_vs_paper.csv",
-    "results/figures/eq1_trace.png",
-    "results/figures/eq1_trace.pdf",
+    f"{FIGURE_DIR}/eq1_trace.png",
+    f"{FIGURE_DIR}/eq1_trace.pdf",
     f"{THEORY_DIR}/theorem41_mc.csv",
     f"{THEORY_DIR}/theoremB1_check.csv",
 ]
@@ -19,19 +21,27 @@ rule theory_table3:
     input:
         paper="resources/paper_table3.csv",
     output:
-        table=report("results/table3.csv", caption="../report/table3.rst", category="Theory"),
-        markdown="results/table3.md",
+        table=report(
+            f"{OUT}/table3.csv",
+            caption="../report/table3.rst",
+            category="Theory",
+            labels={"table": "Table 3 (CSV)"},
+        ),
+        markdown=f"{OUT}/table3.md",   # in the report as an HTML page (report.smk)
         comparison=report(
             f"{THEORY_DIR}/table3_vs_paper.csv",
             caption="../report/table3_vs_paper.rst",
             category="Theory",
+            labels={"table": "Table 3 vs the paper (CSV)"},
         ),
-        provenance="results/table3.provenance.json",
+        provenance=f"{OUT}/table3.provenance.json",
     params:
         theory=as_json(THEORY),
         preset=PRESET,
     log:
-        "logs/theory/table3.log",
+        f"{THEORY_LOG}/table3.log",
+    benchmark:
+        f"{THEORY_BENCH}/table3.tsv"
     conda:
         "../../envs/analysis.yaml"
     shell:
@@ -43,16 +53,21 @@ rule theory_table3:
 rule theory_eq1_figure:
     output:
         png=report(
-            "results/figures/eq1_trace.png", caption="../report/eq1_trace.rst", category="Theory"
+            f"{FIGURE_DIR}/eq1_trace.png",
+            caption="../report/eq1_trace.rst",
+            category="Theory",
+            labels={"figure": "Eq. (1): RoPE trace against distance"},
         ),
-        pdf="results/figures/eq1_trace.pdf",
+        pdf=f"{FIGURE_DIR}/eq1_trace.pdf",
         table=f"{THEORY_DIR}/eq1_trace.csv",
-        provenance="results/figures/eq1_trace.provenance.json",
+        provenance=f"{FIGURE_DIR}/eq1_trace.provenance.json",
     params:
         theory=as_json(THEORY),
         preset=PRESET,
     log:
-        "logs/theory/eq1_figure.log",
+        f"{THEORY_LOG}/eq1_figure.log",
+    benchmark:
+        f"{THEORY_BENCH}/eq1_figure.tsv"
     conda:
         "../../envs/analysis.yaml"
     shell:
@@ -66,13 +81,16 @@ rule theory_theorem41:
             f"{THEORY_DIR}/theorem41_mc.csv",
             caption="../report/theorem41_mc.rst",
             category="Theory",
+            labels={"table": "Theorem 4.1, Monte-Carlo check (CSV)"},
         ),
         provenance=f"{THEORY_DIR}/theorem41_mc.provenance.json",
     params:
         theory=as_json(THEORY),
         preset=PRESET,
     log:
-        "logs/theory/theorem41_mc.log",
+        f"{THEORY_LOG}/theorem41_mc.log",
+    benchmark:
+        f"{THEORY_BENCH}/theorem41_mc.tsv"
     conda:
         "../../envs/analysis.yaml"
     shell:
@@ -86,13 +104,16 @@ rule theory_theorem_b1:
             f"{THEORY_DIR}/theoremB1_check.csv",
             caption="../report/theoremB1_check.rst",
             category="Theory",
+            labels={"table": "Theorem B.1, closed form vs autograd (CSV)"},
         ),
         provenance=f"{THEORY_DIR}/theoremB1_check.provenance.json",
     params:
         theory=as_json(THEORY),
         preset=PRESET,
     log:
-        "logs/theory/theoremB1_check.log",
+        f"{THEORY_LOG}/theoremB1_check.log",
+    benchmark:
+        f"{THEORY_BENCH}/theoremB1_check.tsv"
     conda:
         "../../envs/analysis.yaml"
     shell:

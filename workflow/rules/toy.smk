@@ -22,6 +22,8 @@ rule toy_dataset:
         manifest="results/data/toy/L{L}.manifest.json",
     log:
         "logs/data/toy/L{L}.log",
+    benchmark:
+        "results/data/benchmarks/toy/L{L}.tsv"
     conda:
         "../../envs/toy.yaml"
     shell:
@@ -59,6 +61,8 @@ use rule toy_dataset as toy_dataset_attention_only with:
         manifest="results/data/toy_attention_only/L{L}.manifest.json",
     log:
         "logs/data/toy_attention_only/L{L}.log",
+    benchmark:
+        "results/data/benchmarks/toy_attention_only/L{L}.tsv"
 
 
 use rule train_toy as train_toy_attention_only with:
@@ -131,21 +135,18 @@ rule table2:
         curves=toy_run_files("accuracy_over_training.parquet"),
     output:
         csv=report(
-            "results/table2.csv",
+            f"{OUT}/table2.csv",
             caption="../report/table2.rst",
             category="Toy study",
             labels={"table": "Table 2 (CSV)"},
         ),
-        md=report(
-            "results/table2.md",
-            caption="../report/table2.rst",
-            category="Toy study",
-            labels={"table": "Table 2"},
-        ),
+        md=f"{OUT}/table2.md",   # in the report as an HTML page (report.smk)
     params:
         config_hash=config_hash(TOY),
     log:
         f"{LOG_DIR}/toy/table2.log",
+    benchmark:
+        f"{BENCH_DIR}/toy/table2.tsv"
     conda:
         "../../envs/analysis.yaml"
     shell:
@@ -158,24 +159,26 @@ rule toy_training_curves:
         toy_run_files("accuracy_over_training.parquet"),
     output:
         png=report(
-            "results/figures/toy_accuracy_over_training.png",
+            f"{FIGURE_DIR}/toy_accuracy_over_training.png",
             caption="../report/toy_accuracy_over_training.rst",
             category="Toy study",
             labels={"figure": "Accuracy over training"},
         ),
-        pdf="results/figures/toy_accuracy_over_training.pdf",
-        csv="results/figures/toy_accuracy_over_training.csv",
-        choices_csv="results/toy_decoding_choices.csv",
-        choices_md=report(
-            "results/toy_decoding_choices.md",
+        pdf=f"{FIGURE_DIR}/toy_accuracy_over_training.pdf",
+        csv=f"{FIGURE_DIR}/toy_accuracy_over_training.csv",
+        choices_csv=report(
+            f"{OUT}/toy_decoding_choices.csv",
             caption="../report/toy_decoding_choices.rst",
             category="Toy study",
-            labels={"table": "Decoding choices"},
+            labels={"table": "Decoding choices (CSV)"},
         ),
+        choices_md=f"{OUT}/toy_decoding_choices.md",   # in the report as an HTML page (report.smk)
     params:
         config_hash=config_hash(TOY),
     log:
         f"{LOG_DIR}/toy/training_curves.log",
+    benchmark:
+        f"{BENCH_DIR}/toy/training_curves.tsv"
     conda:
         "../../envs/analysis.yaml"
     shell:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from revcurse.config import smoke_test_line
 from revcurse.data.relational import TASKS
 
 from .registry import STANDIN_REVISION
@@ -36,6 +37,7 @@ STANDIN_NOTE = ("Stand-ins cannot answer reverse queries, whatever their kind: t
                 "training completion, and the MDM objective, LLaDA's SFT recipe, never masks the prompt where it "
                 "occurs), and the reverse relation's wording is not in their training data. The real models' "
                 "reverse accuracy rests on what pre-training taught them (docs/llm.md, Stand-ins).")
+SMOKE_TEST = "stand-in models trained from scratch on small settings, not paper-scale numbers"  # the bold line
 PROVENANCE = ["preset", "code_version", "model_revision", "packages"]   # packages: those of the evaluation env
 
 
@@ -92,10 +94,7 @@ def table1(seeds: pd.DataFrame) -> pd.DataFrame:
 
 def _header(table: pd.DataFrame, config_hash: str) -> str:
     first = table.iloc[0]
-    note = ""
-    if first.preset != "paper":
-        note = (f"**{first.preset} preset: stand-in models trained from scratch on small settings — a smoke test "
-                f"of the pipeline, not paper-scale numbers.**\n\n")
+    note = smoke_test_line(table["preset"], SMOKE_TEST)
     if (table["model_revision"] == STANDIN_REVISION).any():
         note += f"{STANDIN_NOTE}\n\n"
     revisions = table.drop_duplicates("label")
@@ -123,7 +122,8 @@ def seed_table_markdown(seeds: pd.DataFrame, table: str, config_hash: str) -> st
     title = SEED_TABLE_TITLES[table]
     part = seeds[seeds.dataset == SEED_TABLES[table]]
     if part.empty:
-        return f"# {title}\n\nNo run of this preset's grid (`llm.grid.tasks`) trains on {SEED_TABLES[table]}.\n"
+        return (f"# {title}\n\n{smoke_test_line(seeds['preset'], SMOKE_TEST)}No run of this preset's grid "
+                f"(`llm.grid.tasks`) trains on {SEED_TABLES[table]}.\n")
     parts = [f"# {title}. F = Forward, R = Reverse.\n\n", _header(part, config_hash)]
     for selection, heading in SELECTIONS.items():
         rows = part[part.selection == selection]
