@@ -138,7 +138,9 @@ def warmup_factor(step: int, warmup_steps: int) -> float:
 def clip_member_grad_norms(params: Sequence[torch.Tensor], max_norm: float) -> torch.Tensor:
     """``clip_grad_norm_`` applied to each member separately; returns the norms [E]."""
     grads = [p.grad for p in params if p.grad is not None]
-    squared = torch.stack([g.float().pow(2).flatten(1).sum(1) for g in grads]).sum(0)
+    # Python's sum adds the tensors' [E] norms one after another, the same order for every E;
+    # torch.stack(...).sum(0) reduced the [tensors, E] table in an E-dependent order (1-ulp drift).
+    squared = sum(g.float().pow(2).flatten(1).sum(1) for g in grads)
     norms = squared.sqrt()
     scale = (max_norm / (norms + 1e-6)).clamp(max=1.0)
     for g in grads:
