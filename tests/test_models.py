@@ -46,8 +46,9 @@ def test_mask_token_is_never_predicted(tiny_cfg):
     assert (probs[..., MASK_ID] == 0).all()
 
 
-def test_stacked_members_equal_solo_models(tiny_cfg):
-    cfg = tiny_cfg()
+@pytest.mark.parametrize("init", ["gpt2", "radd", "pytorch"])
+def test_stacked_members_equal_solo_models(tiny_cfg, init):
+    cfg = tiny_cfg(init=init)
     gens = lambda seeds: [torch.Generator().manual_seed(s) for s in seeds]
     stack = ToyTransformer(cfg, ensemble=3, init_rng=gens([5, 6, 7])).eval()
     solo = ToyTransformer(cfg, ensemble=1, init_rng=gens([6])).eval()
@@ -57,9 +58,27 @@ def test_stacked_members_equal_solo_models(tiny_cfg):
     assert torch.allclose(stack(tokens)[1], solo(tokens[1:2])[0], atol=1e-6)
 
 
+def test_initialisations_follow_their_recipes(tiny_cfg):
+    """gpt2: N(0, 0.02) and zero biases; radd: zero output layer, ±1/sqrt(fan_in) elsewhere; pytorch: N(0, 1) embeddings."""
+    made = {init: dict(ToyTransformer(tiny_cfg(init=init, d_model=64)).named_parameters())
+            for init in ("gpt2", "radd", "pytorch")}
+    gpt2, radd, pytorch = made["gpt2"], made["radd"], made["pytorch"]
+    assert abs(gpt2["blocks.0.mlp.up.weight"].std() - 0.02) < 0.002 and not gpt2["blocks.0.mlp.up.bias"].any()
+    assert abs(gpt2["tok_emb"].std() - 0.02) < 0.004
+    assert not radd["head.weight"].any() and not radd["head.bias"].any()
+    up, down = radd["blocks.0.mlp.up.weight"], radd["blocks.0.mlp.down.weight"]   # fan_in 64 and 256
+    assert 0.11 < up.abs().max() <= 64 ** -0.5 and 0.05 < down.abs().max() <= 256 ** -0.5
+    assert radd["blocks.0.mlp.up.bias"].abs().max() > 0.1
+    assert radd["tok_emb"].abs().max() <= 64 ** -0.5
+    assert abs(pytorch["tok_emb"].std() - 1.0) < 0.1 and pytorch["head.weight"].abs().max() > 0.1
+    for init in made:   # LayerNorm: unit gain, zero bias
+        assert (made[init]["ln_out.weight"] == 1).all() and not made[init]["ln_out.bias"].any()
+
+
 @pytest.mark.parametrize("bad, message", [
     (dict(objective="next_token", attention="bidirectional"), "requires attention 'causal'"),
     (dict(pos_encoding="alibi"), "pos_encoding"),
+    (dict(init="xavier"), "init"),
     (dict(d_model=15, n_heads=2), "divisible"),
 ])
 def test_invalid_model_configs_are_rejected(tiny_cfg, bad, message):

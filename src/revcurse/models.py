@@ -32,6 +32,7 @@ from torch import nn
 POS_ENCODINGS = ("rope", "learned", "none")
 ATTENTIONS = ("bidirectional", "causal")
 OBJECTIVES = ("masked_diffusion", "fixed_rate_masking", "next_token")
+INITS = ("gpt2", "radd", "pytorch")
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,8 @@ class ModelConfig:
     mlp_ratio: int = 4          # 0: attention-only blocks
     dropout: float = 0.02
     rope_base: float = 10000.0
+    # Weight initialisation (ToyTransformer.reset_parameters; docs/toy.md, "Choices that move the number").
+    init: str = "gpt2"
     # Probability that a position is masked; objective 'fixed_rate_masking' only.
     fixed_mask_rate: float = 0.15
     # Token that is never a prediction target (the mask token); its logit is -inf.
@@ -57,6 +60,7 @@ class ModelConfig:
             ("pos_encoding", self.pos_encoding, POS_ENCODINGS),
             ("attention", self.attention, ATTENTIONS),
             ("objective", self.objective, OBJECTIVES),
+            ("init", self.init, INITS),
         ):
             if value not in allowed:
                 raise ValueError(f"ModelConfig.{name}={value!r}; expected one of {allowed}")
@@ -235,20 +239,40 @@ class ToyTransformer(nn.Module):
 
     @torch.no_grad()
     def reset_parameters(self, init_rng: Sequence[torch.Generator]) -> None:
-        """GPT-2 initialisation, member e drawn from ``init_rng[e]`` alone.
+        """Initialise every member, member e drawn from ``init_rng[e]`` alone, by ``cfg.init``:
 
-        Normal(0, 0.02) weights, zero biases, unit LayerNorm gains; residual output
-        projections scaled by 1/sqrt(2·n_layers).
+        * ``gpt2``: Normal(0, 0.02) weights and embeddings, residual output projections scaled by
+          1/sqrt(2·n_layers), zero biases;
+        * ``radd``: as the SEDD code RADD is built on: embeddings kaiming-uniform (±1/sqrt(d_model)),
+          linear weights and biases PyTorch's default (±1/sqrt(fan_in)), the output layer zero;
+        * ``pytorch``: PyTorch's defaults: nn.Embedding's Normal(0, 1), nn.Linear's ±1/sqrt(fan_in).
+
+        LayerNorm gains start at 1 and biases at 0 in all three (SEDD's LayerNorm has no bias).
         """
         if len(init_rng) != self.ensemble:
             raise ValueError(f"need {self.ensemble} init generators, got {len(init_rng)}")
         residual_std = 0.02 / math.sqrt(2 * self.cfg.n_layers)
         for name, param in self.named_parameters():
-            if "ln_" in name or name.endswith("bias"):
-                continue                        # LayerNorm and biases keep their constant init
-            std = residual_std if name.endswith(("attn.out.weight", "mlp.down.weight")) else 0.02
+            if "ln_" in name:
+                continue                        # LayerNorm keeps its constant init
+            layer, is_bias = name.rsplit(".", 1)[0], name.endswith("bias")
+            fan_in = self.get_parameter(f"{layer}.weight").shape[1] if "." in name else self.cfg.d_model
+            if self.cfg.init == "gpt2":
+                std = residual_std if name.endswith(("attn.out.weight", "mlp.down.weight")) else 0.02
+                kind, scale = ("zero", 0.0) if is_bias else ("normal", std)
+            elif self.cfg.init == "radd" and layer == "head":
+                kind, scale = "zero", 0.0
+            elif name in ("tok_emb", "pos_emb") and self.cfg.init == "pytorch":
+                kind, scale = "normal", 1.0
+            else:                               # PyTorch's nn.Linear default; SEDD's kaiming-uniform embedding
+                kind, scale = "uniform", fan_in ** -0.5
             for member, rng in zip(param, init_rng):
-                member.normal_(0.0, std, generator=rng)
+                if kind == "zero":
+                    member.zero_()
+                elif kind == "normal":
+                    member.normal_(0.0, scale, generator=rng)
+                else:
+                    member.uniform_(-scale, scale, generator=rng)
 
     def rope(self):
         return (self.rope_cos, self.rope_sin) if self.cfg.pos_encoding == "rope" else None
