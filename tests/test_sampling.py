@@ -41,3 +41,19 @@ def test_success_counts_detects_the_target_anywhere(tiny_cfg):
     assert counts.set_index("letter")["successes"].to_dict() == {c: (5 if c == "e" else 0) for c in counts.letter}
     forward = success_counts(model, 6, "forward", 5, 1, "random", torch.Generator().manual_seed(0), 50)
     assert forward["successes"].sum() == 0
+
+
+@pytest.mark.parametrize("order", ["random", "confidence", "left_to_right"])
+def test_stopping_at_the_target_changes_no_outcome(tiny_cfg, order):
+    """A row that stops at its target keeps what it generated so far; every other row is generated as without stopping."""
+    model = ToyTransformer(tiny_cfg(seq_len=8)).eval()
+    prompts = upper_id(0) + torch.arange(26).repeat(8)
+    targets = lower_id(0) + torch.arange(26).repeat(8)
+    targets[::3] = prompts[::3]          # some targets the untrained model draws often, some it rarely draws
+    full = generate(model, prompts, 8, 3, torch.Generator().manual_seed(4), order)
+    stopped = generate(model, prompts, 8, 3, torch.Generator().manual_seed(4), order, stop_tokens=targets)
+    hit_full, hit_stopped = ((s[:, 1:] == targets[:, None]).any(1) for s in (full, stopped))
+    assert torch.equal(hit_full, hit_stopped) and hit_full.any() and not hit_full.all()
+    assert torch.equal(stopped[~hit_full], full[~hit_full])
+    kept = stopped != MASK_ID
+    assert torch.equal(stopped[kept], full[kept]) and (~kept[hit_full]).any()
