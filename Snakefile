@@ -8,13 +8,14 @@ min_version("9.20")
 
 
 include: "workflow/rules/common.smk"
-include: "workflow/rules/toy.smk"
 include: "workflow/rules/datasets.smk"
+include: "workflow/rules/toy.smk"
+include: "workflow/rules/probes.smk"
+include: "workflow/rules/ablation.smk"
 include: "workflow/rules/theory.smk"
 include: "workflow/rules/llm.smk"
 include: "workflow/rules/llm_probes.smk"
-include: "workflow/rules/probes.smk"
-include: "workflow/rules/ablation.smk"
+include: "workflow/rules/figures.smk"
 include: "workflow/rules/fidelity.smk"
 include: "workflow/rules/report.smk"
 

@@ -22,7 +22,7 @@
 # JSON, the Table 2 run's snakemake log, job logs, benchmark records, per-run eval.parquet, table2.md).
 # --tiny: the same four steps on the CPU at tiny sizes (a 20-step Table 2 of one length and seed,
 # quick-preset toy shapes, tiny-llama/tiny-llada): a smoke test of this script, about 30 s on 2 idle
-# cores, minutes on a busy machine (tests/test_gpu_acceptance.py). Its figures say nothing about a GPU.
+# cores, minutes on a busy machine (tests/workflow/test_gpu_acceptance.py). Its figures say nothing about a GPU.
 #
 # Environment: PYTHON (default python3), GPU_JOBS (8), BUDGET_S, STEP_SHARES_S (four numbers), and
 # extra arguments per step:

@@ -28,8 +28,8 @@ from dataclasses import replace
 import torch
 from llm_speed import SHAPES, build, sync
 
-from revcurse.llm.lora import attach_lora
-from revcurse.llm.probes import Query, QueryPair, attention_scores, training_dynamics
+from revcurse.llm.model.lora import attach_lora
+from revcurse.llm.probes.measure import Query, QueryPair, attention_scores, training_dynamics
 
 PAPER_RUNS = {"mdm": 2 * 2 * 3, "arm": 2 * 2 * 3}     # models of the kind x {P2C, C2P} x seeds
 PAPER_SAMPLES, PAPER_CHECKPOINTS = 250, 15

@@ -8,7 +8,7 @@ Prints, for each toy model (MDM, ARM) at each ``--lengths`` (default L = 10 and 
    fp32 and bf16 alternating so that a change of load hits both alike; min / median over the
    repeats (quote the median: 2 busy cores are noisy);
 2. evaluation: ms per direction for 26 x ``samples_per_letter`` generations (toy.eval: 26 x 200 =
-   5,200 at paper scale), the decoding ``toy-eval`` runs, fp32 vs bf16, min / median; and the
+   5,200 at paper scale), the decoding ``python -m revcurse.toy evaluate`` runs, fp32 vs bf16, min / median; and the
    evaluation of one run (both directions, fast path) as a fraction of its training
    (toy.train.steps at the fast path's ms/step);
 3. the whole paper-scale Table 2 (every model x L x seed, training and evaluation), either
@@ -54,11 +54,13 @@ from pathlib import Path
 import torch
 import yaml
 
-from revcurse.config import deep_merge, resolve_config, toy_train_spec
+from revcurse.core.config import deep_merge, resolve_config
+from revcurse.toy.specs import toy_train_spec
 from revcurse.data.toy import MASK_ID, make_forward_dataset
-from revcurse.models import ToyTransformer
-from revcurse.sampling import DIRECTIONS, success_counts
-from revcurse.training import autocast, cpu_has_bf16_matmul, resolve_device, resolve_precision, toy_configs, train
+from revcurse.toy.model import ToyTransformer
+from revcurse.toy.evaluate import DIRECTIONS, success_counts
+from revcurse.core.devices import autocast, cpu_has_bf16_matmul, resolve_device, resolve_precision
+from revcurse.toy.train import toy_configs, train
 
 REPO = Path(__file__).resolve().parents[1]
 FAST = "bf16"
@@ -141,7 +143,7 @@ def ms_per_step(config: dict, model: str, length: int, precision: str, warmup: i
 
 
 def ms_per_direction(config: dict, model: str, length: int, precision: str) -> float:
-    """Wall ms of ``toy-eval``'s decoding for one direction (26 x samples_per_letter generations,
+    """Wall ms of ``python -m revcurse.toy evaluate``'s decoding for one direction (26 x samples_per_letter generations,
     toy.eval's top-k, unmask order and batch), mean of the two directions. Random weights: the
     decoding does the same work whatever the weights."""
     settings = config["toy"]["eval"]

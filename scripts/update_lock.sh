@@ -11,7 +11,7 @@
 #   scripts/update_lock.sh                         upgrade everything, then `pytest -q`
 #   scripts/update_lock.sh -P transformers         upgrade only the named package(s)
 #   scripts/update_lock.sh --no-upgrade            after editing pyproject.toml: add what is new, keep the rest
-#   scripts/update_lock.sh -- tests/test_envs.py   pytest arguments go after `--`
+#   scripts/update_lock.sh -- tests/core/test_envs.py   pytest arguments go after `--`
 #
 # Options before `--` go to pip-compile (they replace the default --upgrade). The lock is for
 # Python 3.11 on Linux; PYTHON names the interpreter (default python3). Needs the index pip is

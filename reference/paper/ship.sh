@@ -13,11 +13,11 @@ mapfile -t evals < <(finished paper_bf16)
 curves=("${evals[@]/eval.parquet/accuracy_over_training.parquet}")
 # Accuracy over training of every finished run, and Table 3 for the fidelity report.
 "${SMK[@]}" --config preset=paper_bf16 -- "${curves[@]}" results/table3.csv
-hash=$(python -m revcurse.reference config-hash paper_bf16)
+hash=$(python -m revcurse.toy reference-config-hash paper_bf16)
 mkdir -p $OUT/figures $OUT/runs
-python -m revcurse.cli table2 --inputs "${evals[@]}" --curves "${curves[@]}" --csv $OUT/table2.csv \
+python -m revcurse.toy table2 --inputs "${evals[@]}" --curves "${curves[@]}" --csv $OUT/table2.csv \
   --md $OUT/table2.md --config-hash "$hash"
-python -m revcurse.cli toy-training-curves --inputs "${curves[@]}" --png $OUT/figures/toy_accuracy_over_training.png \
+python -m revcurse.toy training-curves --inputs "${curves[@]}" --png $OUT/figures/toy_accuracy_over_training.png \
   --pdf $OUT/figures/toy_accuracy_over_training.pdf --csv $OUT/figures/toy_accuracy_over_training.csv \
   --choices-csv $OUT/toy_decoding_choices.csv --choices-md $OUT/toy_decoding_choices.md --config-hash "$hash"
 sources=(--source table2=$OUT/table2.csv --source table3=results/table3.csv)
@@ -25,7 +25,7 @@ for fig in fig3 fig4 fig5 fig13; do
   csv=$(ls results/figures/${fig}_*.csv 2>/dev/null | head -1 || true)
   [ -n "$csv" ] && sources+=(--source $fig=$csv) && cp results/figures/${fig}_* $OUT/figures/
 done
-python -m revcurse.cli fidelity --paper-values resources/paper_values.yaml "${sources[@]}" --selection final \
+python -m revcurse.report fidelity --paper-values resources/paper_values.yaml "${sources[@]}" --selection final \
   --csv $OUT/fidelity.csv --md $OUT/fidelity.md
 
 # bf16 against fp32 on the cells both ran.
@@ -33,7 +33,7 @@ mapfile -t fp32 < <(finished paper_fp32)
 if [ ${#fp32[@]} -gt 0 ]; then
   both=("${fp32[@]}")
   for f in "${fp32[@]}"; do both+=("${f/paper_fp32/paper_bf16}"); done
-  python -m revcurse.cli toy-precision-check --evals "${both[@]}" --models "${both[@]/eval.parquet/model.pt}" \
+  python -m revcurse.toy precision-check --evals "${both[@]}" --models "${both[@]/eval.parquet/model.pt}" \
     --losses $OUT/runs/loss_curves.parquet --csv $OUT/precision_check.csv --md $OUT/precision_check.md
 fi
 
@@ -44,6 +44,6 @@ done
 for preset in paper_bf16 paper_fp32; do
   [ -d results/$preset/benchmarks ] && mkdir -p $OUT/benchmarks/$preset && cp -r results/$preset/benchmarks/. $OUT/benchmarks/$preset/
 done
-python -m revcurse.reference provenance --out $OUT/provenance.json --benchmarks $OUT/benchmarks
-python -m revcurse.reference readme --fidelity $OUT/fidelity.csv
+python -m revcurse.toy reference-provenance --out $OUT/provenance.json --benchmarks $OUT/benchmarks
+python -m revcurse.toy reference-readme --fidelity $OUT/fidelity.csv
 echo "shipped $(ls "${evals[@]}" | wc -l) bf16 runs and ${#fp32[@]} fp32 runs into $OUT"

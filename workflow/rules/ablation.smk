@@ -1,8 +1,8 @@
 # Ablation grid (SPEC §7, docs/ablation.md): position encoding × attention × objective × depth on
-# the toy task. Cells, run directories and specs come from revcurse.ablation. The reference cells
+# the toy task. Cells, run directories and specs come from revcurse.ablation.grid. The reference cells
 # (the paper's MDM and ARM) are the Table 2 runs of toy.smk, so only the other cells are trained
 # here, one job per cell with its seeds stacked, then evaluated and probed with the toy rules.
-import revcurse.ablation as ablation
+import revcurse.ablation.grid as ablation
 
 ABLATION_CELLS = {cell.name: cell for cell in ablation.expand_grid(config)[0]}
 ABLATION_DIR = f"results/{PRESET}/{ablation.STUDY}"
@@ -41,12 +41,12 @@ rule train_ablation:
     threads: 1  # on the CPU a second thread barely speeds up the tiny stack (15.3 vs 15.7 ms/step); a second job does
     resources:
         gpu=toy_gpus,
-        mem_mb=lambda wildcards, attempt: 4000 * attempt,
-        runtime=lambda wildcards, attempt: 60 * attempt,
+        mem_mb=per_attempt(4000),
+        runtime=per_attempt(60),
     conda:
-        "../../envs/toy.yaml"
+        ENV_TOY
     shell:
-        "python -m revcurse.cli toy-train {params.arguments:q} --data {input.data} > {log} 2>&1"
+        "python -m revcurse.toy train {params.arguments:q} --data {input.data} > {log} 2>&1"
 
 
 use rule evaluate_toy as evaluate_ablation with:
@@ -56,7 +56,7 @@ use rule evaluate_toy as evaluate_ablation with:
         f"{ABLATION_RUN}/eval.parquet",
     params:
         spec=ablation_eval_spec,
-        device=TOY["train"].get("device", "auto"),
+        device=TOY_DEVICE,
     log:
         f"{ABLATION_LOG}/eval/{{cell}}_L{{L}}_seed{{seed}}.log",
     benchmark:
@@ -70,7 +70,7 @@ use rule probe_attention as probe_attention_ablation with:
         f"{ABLATION_RUN}/probes/attention.parquet",
     params:
         spec=ablation_probe_spec,
-        device=TOY["train"].get("device", "auto"),
+        device=TOY_DEVICE,
     log:
         f"{ABLATION_LOG}/probes/{{cell}}_L{{L}}_seed{{seed}}_attention.log",
     benchmark:
@@ -85,7 +85,7 @@ use rule probe_training_dynamics as probe_training_dynamics_ablation with:
         probability=f"{ABLATION_RUN}/probes/query_probability.parquet",
     params:
         spec=ablation_probe_spec,
-        device=TOY["train"].get("device", "auto"),
+        device=TOY_DEVICE,
     log:
         f"{ABLATION_LOG}/probes/{{cell}}_L{{L}}_seed{{seed}}_training_dynamics.log",
     benchmark:
@@ -119,8 +119,8 @@ rule ablation_table:
     benchmark:
         f"{ABLATION_BENCH}/table.tsv"
     conda:
-        "../../envs/analysis.yaml"
+        ENV_ANALYSIS
     shell:
-        "python -m revcurse.cli ablation-table --grid {params.grid:q} --csv {output.csv} "
+        "python -m revcurse.ablation table --grid {params.grid:q} --csv {output.csv} "
         "--per-seed-csv {output.per_seed} --md {output.md} --png {output.png} --pdf {output.pdf} "
         "--config-hash {params.config_hash} > {log} 2>&1"

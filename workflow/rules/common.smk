@@ -5,8 +5,8 @@ from pathlib import Path
 from snakemake.common.configfile import load_configfile
 from snakemake.utils import update_config, validate
 
-import revcurse.config as run_specs
-from revcurse.config import config_hash, resolve_config
+import revcurse.toy.specs as toy_specs
+from revcurse.core.config import config_hash, other_presets_output, resolve_config, results_dir
 
 
 configfile: "config.yaml"
@@ -36,7 +36,7 @@ BENCH_DIR = f"results/{PRESET}/benchmarks"
 # results/table2.csv`), results/<preset>/ for a smoke test (results/quick/table2.csv), so that a quick run never
 # overwrites a paper-scale output. Asked for under the quick preset, a paper path stops the run naming the
 # quick one (report.smk).
-OUT = run_specs.results_dir(PRESET)
+OUT = results_dir(PRESET)
 FIGURE_DIR = f"{OUT}/figures"
 
 # Every job's log starts with its command line, spec included ("command: python -m ..."): the
@@ -53,6 +53,21 @@ wildcard_constraints:
     seed=r"\d+",
 
 
+# Shared by the rule files. The pinned conda env of each kind of job (`--sdm conda`, paths relative to
+# this folder), the toy jobs' device, and resources that grow with each retry (`--retries`, slurm profile).
+ENV_TOY = "../../envs/toy.yaml"
+ENV_LLM = "../../envs/llm.yaml"
+ENV_ANALYSIS = "../../envs/analysis.yaml"
+TOY_DEVICE = TOY["train"].get("device", "auto")
+# The job that draws a figure (figures.smk): fig3 -> figure3, fig6 with prefix llm_ -> llm_figure6.
+figure_rule_name = lambda figure, prefix="": f"{prefix}figure{figure[3:]}"
+
+
+# A resource of `base` (a number, or a function of the wildcards) times the attempt: a job that ran
+# out of memory or time is retried with twice, then three times as much.
+per_attempt = lambda base: lambda wildcards, attempt: (base(wildcards) if callable(base) else base) * attempt
+
+
 def as_json(obj):
     """Params passed to the CLI as one shell-quoted JSON argument."""
     return json.dumps(obj, sort_keys=True)
@@ -60,22 +75,22 @@ def as_json(obj):
 
 def toy_gpus(wildcards):
     """GPUs a toy job asks the cluster for: none when the config pins it to the CPU."""
-    return 0 if TOY["train"].get("device", "auto") == "cpu" else 1
+    return 0 if TOY_DEVICE == "cpu" else 1
 
 
 def toy_train_spec(wildcards):
-    return as_json(run_specs.toy_train_spec(config, wildcards.model, int(wildcards.L), int(wildcards.seed)))
+    return as_json(toy_specs.toy_train_spec(config, wildcards.model, int(wildcards.L), int(wildcards.seed)))
 
 
 def toy_attention_only_train_spec(wildcards):
     """Paper §5.2: a toy.models entry without its MLP, in its own study (toy.attention_only)."""
-    spec = run_specs.toy_train_spec(config, wildcards.model, int(wildcards.L), int(wildcards.seed))
+    spec = toy_specs.toy_train_spec(config, wildcards.model, int(wildcards.L), int(wildcards.seed))
     spec["model_fields"]["mlp_ratio"] = 0
     return as_json({**spec, "study": "toy_attention_only"})
 
 
 def toy_eval_spec(wildcards):
-    return as_json(run_specs.toy_eval_spec(config, wildcards.model, int(wildcards.L), int(wildcards.seed)))
+    return as_json(toy_specs.toy_eval_spec(config, wildcards.model, int(wildcards.L), int(wildcards.seed)))
 
 
 def toy_runs():

@@ -47,7 +47,7 @@ rule parent_child_dataset:
     benchmark:
         "results/data/benchmarks/parent_child/build.tsv"
     conda:
-        "../../envs/analysis.yaml"
+        ENV_ANALYSIS
     shell:
         "python -m revcurse.data.relational build parent_child --settings {params.settings:q} "
         "--resources {params.resources} --manifest {output.manifest} > {log} 2>&1"
@@ -66,7 +66,7 @@ rule person_description_dataset:
     benchmark:
         "results/data/benchmarks/person_description/build.tsv"
     conda:
-        "../../envs/analysis.yaml"
+        ENV_ANALYSIS
     shell:
         "python -m revcurse.data.relational build person_description --settings {params.settings:q} "
         "--resources {params.resources} --manifest {output.manifest} > {log} 2>&1"
@@ -85,7 +85,7 @@ rule trex_dataset:
     benchmark:
         "results/data/benchmarks/trex/build.tsv"
     conda:
-        "../../envs/analysis.yaml"
+        ENV_ANALYSIS
     shell:
         "python -m revcurse.data.relational build trex --settings {params.settings:q} "
         "--resources {params.resources} --manifest {output.manifest} > {log} 2>&1"
@@ -104,7 +104,7 @@ rule relational_audit:
     benchmark:
         "results/data/benchmarks/relational_audit.tsv"
     conda:
-        "../../envs/analysis.yaml"
+        ENV_ANALYSIS
     shell:
         "python -m revcurse.data.relational audit {input} --report {output} > {log} 2>&1"
 
@@ -121,6 +121,6 @@ rule relational_card:
     wildcard_constraints:
         dataset="|".join(RELATIONAL_DATASETS),
     conda:
-        "../../envs/analysis.yaml"
+        ENV_ANALYSIS
     shell:
         "python -m revcurse.data.relational card {input} --out {output} > {log} 2>&1"

@@ -46,7 +46,7 @@ rule fidelity:
     benchmark:
         f"{BENCH_DIR}/fidelity.tsv"
     conda:
-        "../../envs/analysis.yaml"
+        ENV_ANALYSIS
     shell:
-        "python -m revcurse.cli fidelity --paper-values {input.paper_values} {params.sources} "
+        "python -m revcurse.report fidelity --paper-values {input.paper_values} {params.sources} "
         "--selection {params.selection} --csv {output.csv} --md {output.md} > {log} 2>&1"

@@ -54,7 +54,7 @@ rule llm_tokenizer:
     benchmark:
         f"{BENCH_DIR}/llm/tokenizer.tsv"
     conda:
-        "../../envs/llm.yaml"
+        ENV_LLM
     shell:
         "python -m revcurse.llm tokenizer --manifests {input.manifests} --vocab-size {params.vocab_size} "
         "--out {output} > {log} 2>&1"
@@ -75,8 +75,8 @@ rule llm_finetune:
     threads: lambda wildcards: llm_plan.resources(config, wildcards.model)["threads"]
     resources:
         gpu=llm_plan.gpus(config, "train"),
-        mem_mb=lambda wildcards, attempt: llm_plan.resources(config, wildcards.model)["mem_mb"] * attempt,
-        runtime=lambda wildcards, attempt: llm_plan.resources(config, wildcards.model)["train_minutes"] * attempt,
+        mem_mb=per_attempt(lambda wildcards: llm_plan.resources(config, wildcards.model)["mem_mb"]),
+        runtime=per_attempt(lambda wildcards: llm_plan.resources(config, wildcards.model)["train_minutes"]),
     conda:
         lambda wildcards: llm_plan.conda_env(config, wildcards.model)
     shell:
@@ -99,8 +99,8 @@ rule llm_evaluate:
     threads: lambda wildcards: llm_plan.resources(config, wildcards.model)["threads"]
     resources:
         gpu=llm_plan.gpus(config, "eval"),
-        mem_mb=lambda wildcards, attempt: llm_plan.resources(config, wildcards.model)["mem_mb"] * attempt,
-        runtime=lambda wildcards, attempt: llm_plan.resources(config, wildcards.model)["eval_minutes"] * attempt,
+        mem_mb=per_attempt(lambda wildcards: llm_plan.resources(config, wildcards.model)["mem_mb"]),
+        runtime=per_attempt(lambda wildcards: llm_plan.resources(config, wildcards.model)["eval_minutes"]),
     conda:
         lambda wildcards: llm_plan.conda_env(config, wildcards.model)
     shell:
@@ -137,7 +137,7 @@ rule llm_tables:
     benchmark:
         f"{BENCH_DIR}/llm/tables.tsv"
     conda:
-        "../../envs/analysis.yaml"
+        ENV_ANALYSIS
     shell:
         "python -m revcurse.llm tables --inputs {input} --out-dir {params.out_dir} "
         "--config-hash {params.config_hash} > {log} 2>&1"

@@ -1,7 +1,7 @@
 # Probes of the fine-tuned large models and Figures 6, 7, 9 (paper §6, App. F; docs/llm_probes.md).
 # A probe job reads one run's checkpoints (from llm_finetune) and writes Parquet tables under
-# <run>/probes/; the figure jobs read nothing but those tables. Runs and specs: revcurse.llm.probe_plan.
-import revcurse.llm.probe_plan as llm_probe_plan
+# <run>/probes/; the figure jobs (figures.smk) read nothing but those tables. Runs and specs: revcurse.llm.probes.plan.
+import revcurse.llm.probes.plan as llm_probe_plan
 
 LLM_PROBES = LLM["probes"]
 LLM_PROBE_LOG = f"{LOG_DIR}/llm/probes/{LLM_RUN_NAME}"
@@ -15,12 +15,19 @@ llm_probe_resources = lambda wildcards: llm_probe_plan.resources(config, wildcar
 llm_probe_inputs = lambda measurement, *tables: lambda wildcards: [
     path for table in tables for path in llm_probe_plan.probe_files(config, measurement, table)
 ]
-# Called by all_targets() once every rule below is defined: the figures that have runs to show.
+# The large-model figures (their rules: figures.smk): file name, the measurement whose runs they show
+# and the probe tables each reads.
+LLM_FIGURES = {
+    "fig6": ("fig6_llm_attention_correlation", "attention", ("llm_attention",)),
+    "fig7": ("fig7_llm_training_dynamics", "dynamics", ("llm_gradient_alignment", "llm_query_probability")),
+    "fig9": ("fig9_llm_reverse_token", "dynamics", ("llm_query_probability",)),
+}
+# Called by all_targets() once every rule is defined: the figures that have runs to show.
 llm_probe_targets = lambda: [
     path
-    for rule, measurement in ((rules.llm_figure6, "attention"), (rules.llm_figure7, "dynamics"), (rules.llm_figure9, "dynamics"))
+    for figure, (_, measurement, _) in LLM_FIGURES.items()
     if llm_probe_plan.probe_runs(config, measurement)
-    for path in rule.output
+    for path in getattr(rules, figure_rule_name(figure, "llm_")).output
 ]
 
 
@@ -39,12 +46,12 @@ rule llm_probe_attention:
     threads: lambda wildcards: llm_probe_resources(wildcards)["threads"]
     resources:
         gpu=llm_plan.gpus(config, "eval"),
-        mem_mb=lambda wildcards, attempt: llm_probe_resources(wildcards)["mem_mb"] * attempt,
-        runtime=lambda wildcards, attempt: llm_probe_resources(wildcards)["minutes"] * attempt,
+        mem_mb=per_attempt(lambda wildcards: llm_probe_resources(wildcards)["mem_mb"]),
+        runtime=per_attempt(lambda wildcards: llm_probe_resources(wildcards)["minutes"]),
     conda:
         lambda wildcards: llm_plan.conda_env(config, wildcards.model)
     shell:
-        "python -m revcurse.llm.probe_cli measure attention --spec {params.spec:q} --manifest {input.manifest} "
+        "python -m revcurse.llm probe attention --spec {params.spec:q} --manifest {input.manifest} "
         "--checkpoints {input.checkpoints} --out llm_attention={output} > {log} 2>&1"
 
 
@@ -64,84 +71,11 @@ rule llm_probe_dynamics:
     threads: lambda wildcards: llm_probe_resources(wildcards)["threads"]
     resources:
         gpu=llm_plan.gpus(config, "eval"),
-        mem_mb=lambda wildcards, attempt: llm_probe_resources(wildcards)["mem_mb"] * attempt,
-        runtime=lambda wildcards, attempt: llm_probe_resources(wildcards)["minutes"] * attempt,
+        mem_mb=per_attempt(lambda wildcards: llm_probe_resources(wildcards)["mem_mb"]),
+        runtime=per_attempt(lambda wildcards: llm_probe_resources(wildcards)["minutes"]),
     conda:
         lambda wildcards: llm_plan.conda_env(config, wildcards.model)
     shell:
-        "python -m revcurse.llm.probe_cli measure dynamics --spec {params.spec:q} --manifest {input.manifest} "
+        "python -m revcurse.llm probe dynamics --spec {params.spec:q} --manifest {input.manifest} "
         "--checkpoints {input.checkpoints} --out llm_gradient_alignment={output.alignment} "
         "--out llm_query_probability={output.probability} > {log} 2>&1"
-
-
-# Every figure rule is this one with other inputs, outputs and figure name.
-rule llm_figure6:
-    input:
-        llm_probe_inputs("attention", "llm_attention"),
-    output:
-        png=report(
-            f"{FIGURE_DIR}/fig6_llm_attention_correlation.png",
-            caption="../report/fig6.rst",
-            category="Large-scale study",
-            labels={"figure": "Figure 6"},
-        ),
-        pdf=f"{FIGURE_DIR}/fig6_llm_attention_correlation.pdf",
-        csv=f"{FIGURE_DIR}/fig6_llm_attention_correlation.csv",
-    params:
-        figure="fig6",
-        settings=as_json(LLM_PROBES),
-        config_hash=config_hash(LLM),
-    log:
-        f"{LOG_DIR}/figures/fig6.log",
-    benchmark:
-        f"{BENCH_DIR}/figures/fig6.tsv"
-    conda:
-        "../../envs/analysis.yaml"
-    shell:
-        "python -m revcurse.llm.probe_cli figure {params.figure} --inputs {input} --settings {params.settings:q} "
-        "--png {output.png} --pdf {output.pdf} --csv {output.csv} --config-hash {params.config_hash} "
-        "> {log} 2>&1"
-
-
-use rule llm_figure6 as llm_figure7 with:
-    input:
-        llm_probe_inputs("dynamics", "llm_gradient_alignment", "llm_query_probability"),
-    output:
-        png=report(
-            f"{FIGURE_DIR}/fig7_llm_training_dynamics.png",
-            caption="../report/fig7.rst",
-            category="Large-scale study",
-            labels={"figure": "Figure 7"},
-        ),
-        pdf=f"{FIGURE_DIR}/fig7_llm_training_dynamics.pdf",
-        csv=f"{FIGURE_DIR}/fig7_llm_training_dynamics.csv",
-    params:
-        figure="fig7",
-        settings=as_json(LLM_PROBES),
-        config_hash=config_hash(LLM),
-    log:
-        f"{LOG_DIR}/figures/fig7.log",
-    benchmark:
-        f"{BENCH_DIR}/figures/fig7.tsv"
-
-
-use rule llm_figure6 as llm_figure9 with:
-    input:
-        llm_probe_inputs("dynamics", "llm_query_probability"),
-    output:
-        png=report(
-            f"{FIGURE_DIR}/fig9_llm_reverse_token.png",
-            caption="../report/fig9.rst",
-            category="Large-scale study",
-            labels={"figure": "Figure 9"},
-        ),
-        pdf=f"{FIGURE_DIR}/fig9_llm_reverse_token.pdf",
-        csv=f"{FIGURE_DIR}/fig9_llm_reverse_token.csv",
-    params:
-        figure="fig9",
-        settings=as_json(LLM_PROBES),
-        config_hash=config_hash(LLM),
-    log:
-        f"{LOG_DIR}/figures/fig9.log",
-    benchmark:
-        f"{BENCH_DIR}/figures/fig9.tsv"

@@ -1,6 +1,6 @@
 # What `snakemake --report` shows (captions: workflow/report/). The report shows an HTML file inside
 # the page but a CSV or Markdown file only as a download, so every table also gets an HTML page
-# (revcurse.report_tables: the Markdown layout, then every row of the CSV). Included last: it reads
+# (revcurse.report.html: the Markdown layout, then every row of the CSV). Included last: it reads
 # the other rule files' paths. Also here: the stop for a paper path asked for under another preset.
 import re
 import shlex
@@ -57,9 +57,9 @@ rule report_tables:
     benchmark:
         f"{BENCH_DIR}/report_tables.tsv"
     conda:
-        "../../envs/analysis.yaml"
+        ENV_ANALYSIS
     shell:
-        "python -m revcurse.report_tables {params.pages} > {log} 2>&1"
+        "python -m revcurse.report tables {params.pages} > {log} 2>&1"
 
 
 # Under a smoke-test preset the paper's paths (results/table2.csv, results/figures/...) are not this
@@ -69,7 +69,7 @@ if OUT != "results":
 
     rule paper_preset_output:
         input:
-            lambda wildcards: run_specs.other_presets_output(f"results/{wildcards.path}", PRESET),
+            lambda wildcards: other_presets_output(f"results/{wildcards.path}", PRESET),
         output:
             "results/{path}",
         wildcard_constraints:

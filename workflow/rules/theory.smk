@@ -43,7 +43,7 @@ rule theory_table3:
     benchmark:
         f"{THEORY_BENCH}/table3.tsv"
     conda:
-        "../../envs/analysis.yaml"
+        ENV_ANALYSIS
     shell:
         "python -m revcurse.theory table3 --config {params.theory:q} --preset {params.preset}"
         " --paper-table {input.paper} --out {output.table} --markdown {output.markdown}"
@@ -69,7 +69,7 @@ rule theory_eq1_figure:
     benchmark:
         f"{THEORY_BENCH}/eq1_figure.tsv"
     conda:
-        "../../envs/analysis.yaml"
+        ENV_ANALYSIS
     shell:
         "python -m revcurse.theory eq1-figure --config {params.theory:q} --preset {params.preset}"
         " --table {output.table} --png {output.png} --pdf {output.pdf} > {log} 2>&1"
@@ -92,7 +92,7 @@ rule theory_theorem41:
     benchmark:
         f"{THEORY_BENCH}/theorem41_mc.tsv"
     conda:
-        "../../envs/analysis.yaml"
+        ENV_ANALYSIS
     shell:
         "python -m revcurse.theory theorem41 --config {params.theory:q} --preset {params.preset}"
         " --out {output.table} > {log} 2>&1"
@@ -115,7 +115,7 @@ rule theory_theorem_b1:
     benchmark:
         f"{THEORY_BENCH}/theoremB1_check.tsv"
     conda:
-        "../../envs/analysis.yaml"
+        ENV_ANALYSIS
     shell:
         "python -m revcurse.theory theorem-b1 --config {params.theory:q} --preset {params.preset}"
         " --out {output.table} > {log} 2>&1"

@@ -25,9 +25,9 @@ rule toy_dataset:
     benchmark:
         "results/data/benchmarks/toy/L{L}.tsv"
     conda:
-        "../../envs/toy.yaml"
+        ENV_TOY
     shell:
-        "python -m revcurse.cli toy-data --length {wildcards.L} "
+        "python -m revcurse.toy data --length {wildcards.L} "
         "--out {output.data} --manifest {output.manifest} > {log} 2>&1"
 
 
@@ -46,12 +46,12 @@ rule train_toy:
     threads: 1   # one thread per job, jobs side by side: on 2 cores this beat one 2-thread job (docs/toy.md)
     resources:
         gpu=toy_gpus,
-        mem_mb=lambda wildcards, attempt: 4000 * attempt,
-        runtime=lambda wildcards, attempt: 30 * attempt,
+        mem_mb=per_attempt(4000),
+        runtime=per_attempt(30),
     conda:
-        "../../envs/toy.yaml"
+        ENV_TOY
     shell:
-        "python -m revcurse.cli toy-train --spec {params.spec:q} --data {input.data} "
+        "python -m revcurse.toy train --spec {params.spec:q} --data {input.data} "
         "--out {output.model} --snapshots {output.snapshots} > {log} 2>&1"
 
 
@@ -86,7 +86,7 @@ rule evaluate_toy:
         f"{TOY_DIR}/{{model}}/L{{L}}/seed{{seed}}/eval.parquet",
     params:
         spec=toy_eval_spec,
-        device=TOY["train"].get("device", "auto"),
+        device=TOY_DEVICE,
     log:
         f"{LOG_DIR}/toy/eval/{{model}}_L{{L}}_seed{{seed}}.log",
     benchmark:
@@ -94,12 +94,12 @@ rule evaluate_toy:
     threads: 1   # one thread per job, jobs side by side: on 2 cores this beat one 2-thread job (docs/toy.md)
     resources:
         gpu=toy_gpus,
-        mem_mb=lambda wildcards, attempt: 4000 * attempt,
-        runtime=lambda wildcards, attempt: 30 * attempt,
+        mem_mb=per_attempt(4000),
+        runtime=per_attempt(30),
     conda:
-        "../../envs/toy.yaml"
+        ENV_TOY
     shell:
-        "python -m revcurse.cli toy-eval --spec {params.spec:q} --model {input.model} "
+        "python -m revcurse.toy evaluate --spec {params.spec:q} --model {input.model} "
         "--device {params.device} --out {output} > {log} 2>&1"
 
 
@@ -111,9 +111,9 @@ rule evaluate_toy_over_training:
         f"{TOY_DIR}/{{model}}/L{{L}}/seed{{seed}}/accuracy_over_training.parquet",
     params:
         spec=lambda wildcards: as_json(
-            run_specs.toy_eval_over_training_spec(config, wildcards.model, int(wildcards.L), int(wildcards.seed))
+            toy_specs.toy_eval_over_training_spec(config, wildcards.model, int(wildcards.L), int(wildcards.seed))
         ),
-        device=TOY["train"].get("device", "auto"),
+        device=TOY_DEVICE,
     log:
         f"{LOG_DIR}/toy/eval_over_training/{{model}}_L{{L}}_seed{{seed}}.log",
     benchmark:
@@ -121,12 +121,12 @@ rule evaluate_toy_over_training:
     threads: 1
     resources:
         gpu=toy_gpus,
-        mem_mb=lambda wildcards, attempt: 8000 * attempt,
-        runtime=lambda wildcards, attempt: 30 * attempt,
+        mem_mb=per_attempt(8000),
+        runtime=per_attempt(30),
     conda:
-        "../../envs/toy.yaml"
+        ENV_TOY
     shell:
-        "python -m revcurse.cli toy-eval-over-training --spec {params.spec:q} --snapshots {input.snapshots} "
+        "python -m revcurse.toy evaluate-over-training --spec {params.spec:q} --snapshots {input.snapshots} "
         "--device {params.device} --out {output} > {log} 2>&1"
 
 rule table2:
@@ -148,9 +148,9 @@ rule table2:
     benchmark:
         f"{BENCH_DIR}/toy/table2.tsv"
     conda:
-        "../../envs/analysis.yaml"
+        ENV_ANALYSIS
     shell:
-        "python -m revcurse.cli table2 --inputs {input.evals} --curves {input.curves} --csv {output.csv} --md {output.md} "
+        "python -m revcurse.toy table2 --inputs {input.evals} --curves {input.curves} --csv {output.csv} --md {output.md} "
         "--config-hash {params.config_hash} > {log} 2>&1"
 
 
@@ -180,8 +180,8 @@ rule toy_training_curves:
     benchmark:
         f"{BENCH_DIR}/toy/training_curves.tsv"
     conda:
-        "../../envs/analysis.yaml"
+        ENV_ANALYSIS
     shell:
-        "python -m revcurse.cli toy-training-curves --inputs {input} --png {output.png} --pdf {output.pdf} "
+        "python -m revcurse.toy training-curves --inputs {input} --png {output.png} --pdf {output.pdf} "
         "--csv {output.csv} --choices-csv {output.choices_csv} --choices-md {output.choices_md} "
         "--config-hash {params.config_hash} > {log} 2>&1"

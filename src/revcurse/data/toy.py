@@ -152,7 +152,7 @@ def read_dataset(path: Path) -> ToyDataset:
         frame = pd.read_parquet(path)
     except Exception as error:          # pyarrow raises several types for a file that is not Parquet
         raise ToyDataError(f"{path}: not a readable Parquet file ({error}); expected the output of "
-                           f"'python -m revcurse.cli toy-data'") from error
+                           f"'python -m revcurse.toy data'") from error
     missing = [c for c in COLUMNS if c not in frame.columns]
     if missing:
         raise ToyDataError(f"{path}: missing column(s) {missing}; found {list(frame.columns)}, expected {list(COLUMNS)}")

@@ -1,75 +1,34 @@
-"""Command line the large-scale rules call: ``python -m revcurse.llm <command> ...``.
+"""Command line of the large-scale study, which its rules call: ``python -m revcurse.llm <command> ...``.
 
-Each run command takes its run spec as one JSON argument (built by ``plan.py``), so Snakemake
-reruns a job exactly when the settings it depends on change.
+``tokenizer``, ``finetune``, ``evaluate`` and ``tables`` make Table 1 and Tables 4-6; ``probe`` probes
+every selected checkpoint of one run and ``probe-figure`` draws Figure 6, 7 or 9 from probe tables.
+Each run command takes its run spec as one JSON argument (built by ``plan.py`` and
+``probes/plan.py``), so Snakemake reruns a job exactly when the settings it depends on change.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import logging
-import sys
-from importlib import metadata
+import resource
+import time
 from pathlib import Path
 
 import pandas as pd
 import torch
 
-from revcurse.cli import write_parquet
-from revcurse.config import config_hash, provenance
+from revcurse.core.config import config_hash
+from revcurse.core.io import write_parquet
+from revcurse.llm.runs import (LLM_PACKAGES, check_trained_revision, direction_records, llm_provenance,
+                               run_backbone)
+
+from revcurse.core.cli import run_command
 
 log = logging.getLogger("revcurse.llm")
 
-LLM_PACKAGES = ("transformers", "peft", "accelerate", "tokenizers")
-
-
-def llm_provenance(model_revision: str) -> dict[str, str]:
-    """Code and package versions, and the revision of the model (``Backbone.revision``)."""
-    versions = {**provenance(), "model_revision": model_revision}
-    for package in LLM_PACKAGES:
-        try:
-            versions[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            versions[package] = "absent"
-    return versions
-
-
-def direction_records(manifest: str, direction: str):
-    """One direction of a relational dataset, after checking the files against the manifest."""
-    from revcurse.data.relational import load_dataset
-
-    dataset, _ = load_dataset(Path(manifest))
-    return next(d for d in dataset.directions if d.name == direction)
-
-
-def run_backbone(spec: dict, device: torch.device, stacked_seeds: list[int] | None = None):
-    """The run's model with its seeded adapters; or, with ``stacked_seeds``, the frozen base with
-    the adapters of those runs stacked (their specs differ only in the seed)."""
-    from .backbone import load_backbone, with_seeded_lora, with_stacked_lora
-    from .registry import ModelSpec
-
-    model = ModelSpec.from_config(spec["model"], spec["model_config"])
-    if stacked_seeds is not None and model.is_standin:
-        raise ValueError(f"{model.name} is a stand-in: each run draws its random base from its seed, so runs of "
-                         f"different seeds cannot be stacked over one (llm.train.stack_seeds)")
-    tokenizer = Path(spec["tokenizer"]) if spec["tokenizer"] else None
-    backbone = load_backbone(model, device, spec["seed"], tokenizer)
-    if stacked_seeds is None:
-        return with_seeded_lora(backbone, spec["lora"], spec["seed"])
-    return with_stacked_lora(backbone, spec["lora"], stacked_seeds)
-
-
-def check_trained_revision(training: dict, backbone, checkpoints: str) -> None:
-    """Adapters trained on one revision of a model are not evaluated or probed on another."""
-    if training.get("model_revision") != backbone.revision:
-        name = backbone.spec.name
-        raise SystemExit(f"{checkpoints} was trained on {name} revision {training.get('model_revision')}, but "
-                         f"revision {backbone.revision} is loaded (config.yaml: llm.models.{name}.revision): "
-                         f"retrain the run")
-
 
 def tokenizer_command(args) -> None:
-    from .tokenizer import dataset_texts, train_tokenizer
+    from revcurse.llm.model.tokenizer import dataset_texts, train_tokenizer
 
     texts = dataset_texts([Path(m) for m in args.manifests])
     tokenizer = train_tokenizer(texts, args.vocab_size)
@@ -82,10 +41,10 @@ def finetune_command(args) -> None:
     """One run, or (a list of specs) its seeds stacked over one frozen base: the same files per run."""
     from accelerate import Accelerator
 
-    from .batches import encode_example
-    from .finetune import FinetuneSettings, finetune, finetune_stack
+    from revcurse.llm.batches import encode_example
+    from revcurse.llm.finetune import FinetuneSettings, finetune, finetune_stack
 
-    from revcurse.training import resolve_device
+    from revcurse.core.devices import resolve_device
 
     job = json.loads(args.spec)
     stacked = isinstance(job, list)
@@ -121,11 +80,11 @@ def finetune_command(args) -> None:
 def evaluate_command(args) -> None:
     from safetensors.torch import load_file
 
-    from revcurse.progress import Progress
-    from revcurse.training import resolve_device
+    from revcurse.core.progress import Progress
+    from revcurse.core.devices import resolve_device
 
-    from .evaluate import DecodingSettings, is_exact_match, predict
-    from .lora import load_trainable_state
+    from revcurse.llm.evaluate import DecodingSettings, is_exact_match, predict
+    from revcurse.llm.model.lora import load_trainable_state
 
     spec = json.loads(args.spec)
     training = json.loads(Path(args.checkpoints).read_text())
@@ -162,9 +121,9 @@ def evaluate_command(args) -> None:
 
 
 def tables_command(args) -> None:
-    from revcurse.aggregation import read_parquets
+    from revcurse.core.io import read_parquets
 
-    from .tables import SEED_TABLES, seed_level, seed_table_markdown, table1, table1_markdown
+    from revcurse.llm.tables import SEED_TABLES, seed_level, seed_table_markdown, table1, table1_markdown
 
     seeds = seed_level(read_parquets(args.inputs)).assign(config_hash=args.config_hash)
     out = Path(args.out_dir)
@@ -176,6 +135,87 @@ def tables_command(args) -> None:
         seeds[seeds.dataset == dataset].to_csv(out / f"{name}.csv", index=False, float_format="%.2f")
         (out / f"{name}.md").write_text(seed_table_markdown(seeds, name, args.config_hash))
     log.info("%s", (out / "table1.md").read_text())
+
+
+def selected_checkpoints(training: dict, which: str) -> list[tuple[int, str]]:
+    """(epoch, relative path) of ``checkpoints.json``'s checkpoints: ``all`` or the ``final`` one."""
+    checkpoints = sorted((int(epoch), path) for epoch, path in training["checkpoints"].items())
+    if which not in ("all", "final"):
+        raise ValueError(f"config.yaml: llm.probes.checkpoints = {which!r}; expected 'all' or 'final'")
+    return checkpoints if which == "all" else checkpoints[-1:]
+
+
+def peak_memory_mb(device: torch.device) -> float:
+    """Peak GPU memory allocated by torch, or the process's peak resident memory on the CPU."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def measure_command(args) -> None:
+    from safetensors.torch import load_file
+
+    from revcurse.core.devices import resolve_device
+    from revcurse.llm.model.lora import load_trainable_state
+    from revcurse.llm.probes.measure import attention_scores, query_pairs, training_dynamics, with_run_columns
+    from revcurse.llm.probes.plan import MEASUREMENTS
+
+    spec = json.loads(args.spec)
+    settings = spec["probes"]
+    outs = dict(item.split("=", 1) for item in args.out)
+    if set(outs) != set(MEASUREMENTS[args.measurement]):
+        raise SystemExit(f"probe {args.measurement}: --out names {sorted(outs)}, "
+                         f"expected {MEASUREMENTS[args.measurement]}")
+    training = json.loads(Path(args.checkpoints).read_text())
+    device = resolve_device(spec["device"])
+    backbone = run_backbone(spec, device)
+    check_trained_revision(training, backbone, args.checkpoints)
+    pairs, excluded = query_pairs(backbone, direction_records(args.manifest, spec["direction"]), settings["context"],
+                                  spec["answer_length"], settings["samples"])
+    for fact, why in excluded.items():
+        log.info("sample %s excluded: %s", fact, why)
+    log.info("%d samples, %d excluded (A or B would be different tokens in the two queries)", len(pairs),
+             len(excluded))
+    versions = llm_provenance(backbone.revision)
+    model = backbone.spec
+    run = {"preset": spec["preset"], "model": model.name, "label": model.label, "kind": model.kind,
+           "task": spec["task"], "dataset": spec["dataset"], "trained_direction": spec["direction"], "seed": spec["seed"],
+           "context": settings["context"], "excluded_samples": len(excluded), "config_hash": config_hash(spec),
+           "train_config_hash": training["config_hash"], "code_version": versions["code_version"],
+           "model_revision": backbone.revision}
+    frames: dict[str, list[pd.DataFrame]] = {table: [] for table in outs}
+    started = time.perf_counter()
+    for epoch, relative in selected_checkpoints(training, settings["checkpoints"]):
+        load_trainable_state(backbone.model, load_file(str(Path(args.checkpoints).parent / relative)))
+        tick = time.perf_counter()
+        if args.measurement == "attention":
+            tables = (attention_scores(backbone, pairs, settings["placements"], settings["batch_size"]),)
+        else:
+            tables = training_dynamics(backbone, pairs)
+        for table, frame in zip(MEASUREMENTS[args.measurement], tables):
+            frames[table].append(with_run_columns(frame.assign(epoch=epoch), table, run))
+        log.info("epoch %d: %s of %d samples in %.1f s, peak memory %.0f MB", epoch, args.measurement, len(pairs),
+                 time.perf_counter() - tick, peak_memory_mb(device))
+    log.info("probe pass: %.1f s for %d checkpoint(s) on %s", time.perf_counter() - started,
+             len(frames[next(iter(frames))]), device)
+    for table, path in outs.items():
+        write_parquet(pd.concat(frames[table], ignore_index=True), Path(path),
+                      {"spec": spec, "train_spec": training["spec"], "provenance": versions, "excluded_samples": excluded})
+
+
+def figure_command(args) -> None:
+    from revcurse.core.provenance import provenance
+
+    from revcurse.llm.probes.figures import read_probe_tables, render
+
+    versions = provenance()
+    frames = read_probe_tables(args.inputs)
+    presets = sorted(set().union(*(frame["preset"].unique() for frame in frames.values())))
+    stamp = {"figure": args.name, "preset": ", ".join(presets), "config_hash": args.config_hash,
+             "code_version": versions["code_version"]}
+    table = render(args.name, frames, json.loads(args.settings), Path(args.png), Path(args.pdf), Path(args.csv),
+                   stamp, versions)
+    log.info("%s: %d plotted values -> %s", args.name, len(table), args.png)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -209,9 +249,25 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--config-hash", required=True)
     p.set_defaults(func=tables_command)
 
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(message)s")
-    args.func(args)
+    p = sub.add_parser("probe", help="probe every selected checkpoint of one run (revcurse.llm.probes)")
+    p.add_argument("measurement", choices=["attention", "dynamics"])
+    p.add_argument("--spec", required=True, help="probe spec as JSON (revcurse.llm.probes.plan.probe_spec)")
+    p.add_argument("--manifest", required=True, help="the dataset's manifest.json")
+    p.add_argument("--checkpoints", required=True, help="the run's checkpoints.json")
+    p.add_argument("--out", action="append", required=True, help="TABLE=path.parquet, once per table")
+    p.set_defaults(func=measure_command)
+
+    p = sub.add_parser("probe-figure", help="Figure 6, 7 or 9 from probe tables")
+    p.add_argument("name", choices=["fig6", "fig7", "fig9"])
+    p.add_argument("--inputs", nargs="+", required=True)
+    p.add_argument("--settings", required=True, help="llm.probes as JSON")
+    p.add_argument("--png", required=True)
+    p.add_argument("--pdf", required=True)
+    p.add_argument("--csv", required=True)
+    p.add_argument("--config-hash", required=True)
+    p.set_defaults(func=figure_command)
+
+    run_command(parser, argv)
 
 
 if __name__ == "__main__":

@@ -13,9 +13,9 @@ import torch
 
 from revcurse.data.relational import normalize_answer
 
-from .backbone import Backbone
-from .batches import query_batch
-from .samplers import dream_generate, greedy_generate, llada_generate
+from revcurse.llm.model.backbone import Backbone
+from revcurse.llm.batches import query_batch
+from revcurse.llm.samplers import dream_generate, greedy_generate, llada_generate
 
 
 @dataclass(frozen=True)

@@ -29,13 +29,13 @@ from typing import Callable
 
 import torch
 
-from revcurse.config import derive_seed
+from revcurse.core.config import derive_seed
 
-from .backbone import Backbone
-from .batches import Example, TrainingBatch, training_batch
-from .lora import load_trainable_state, trainable_state
-from .objectives import arm_loss_mask, draw_masking_noise, mask_answers, masked_diffusion_loss, next_token_loss
-from .stacked_lora import run_adapters, stacked_runs
+from revcurse.llm.model.backbone import Backbone
+from revcurse.llm.batches import Example, TrainingBatch, training_batch
+from revcurse.llm.model.lora import load_trainable_state, trainable_state
+from revcurse.llm.objectives import (arm_loss_mask, draw_masking_noise, mask_answers, masked_diffusion_loss, next_token_loss)
+from revcurse.llm.model.stacked_lora import run_adapters, stacked_runs
 
 log = logging.getLogger("revcurse.llm")
 

@@ -10,7 +10,7 @@ import sys
 
 from revcurse.data.relational import TASKS
 
-from .registry import MissingWeightsError, ModelSpec, check_weights, resolve_weights
+from revcurse.llm.model.registry import MissingWeightsError, ModelSpec, check_weights, resolve_weights
 
 TASK_OF = {dataset_direction: task for task, dataset_direction in TASKS.items()}
 

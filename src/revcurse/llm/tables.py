@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import pandas as pd
 
-from revcurse.config import smoke_test_line
+from revcurse.core.config import smoke_test_line
 from revcurse.data.relational import TASKS
 
-from .registry import STANDIN_REVISION
+from revcurse.llm.model.registry import STANDIN_REVISION
 
 SEED_TABLES = {"table4": "parent_child", "table5": "person_description", "table6": "trex"}
 SEED_TABLE_TITLES = {
@@ -31,7 +31,7 @@ SELECTIONS = {
 }
 RUN = ["model", "label", "kind", "task", "dataset", "seed"]
 # Why the stand-ins' reverse accuracy says nothing about the reversal curse (docs/llm.md, Stand-ins;
-# tests/test_llm_standin_reverse.py checks both facts on the datasets).
+# tests/llm/test_llm_standin_reverse.py checks both facts on the datasets).
 STANDIN_NOTE = ("Stand-ins cannot answer reverse queries, whatever their kind: trained from scratch on the forward "
                 "statements alone, they are never trained to produce a reverse query's answer (it is never a "
                 "training completion, and the MDM objective, LLaDA's SFT recipe, never masks the prompt where it "

@@ -6,7 +6,7 @@ revcurse.data.relational`` builds, audits and describes them (see ``__main__``).
 For the training and evaluation code: ``TASKS`` maps each row of Table 1 to its dataset
 and direction; ``load_dataset(manifest)`` returns the records after checking hashes.
 """
-from .build import DATASETS, TASKS, build_dataset
-from .records import RelationalDataset, load_dataset, normalize_answer
+from revcurse.data.relational.build import DATASETS, TASKS, build_dataset
+from revcurse.data.relational.records import RelationalDataset, load_dataset, normalize_answer
 
 __all__ = ["DATASETS", "TASKS", "RelationalDataset", "build_dataset", "load_dataset", "normalize_answer"]

@@ -15,13 +15,13 @@ import logging
 import sys
 from pathlib import Path
 
-from revcurse.config import provenance
+from revcurse.core.provenance import provenance
 
-from .audit import AuditFailure, audit_manifests
-from .build import DATASETS, build_dataset
-from .cards import render_card
-from .naming import RESOURCE_DIR, load_resources
-from .records import MANIFEST, write_dataset, write_files_atomically
+from revcurse.data.relational.audit import AuditFailure, audit_manifests
+from revcurse.data.relational.build import DATASETS, build_dataset
+from revcurse.data.relational.cards import render_card
+from revcurse.data.relational.naming import RESOURCE_DIR, load_resources
+from revcurse.data.relational.records import MANIFEST, write_dataset, write_files_atomically
 
 
 def main(argv: list[str] | None = None) -> int:

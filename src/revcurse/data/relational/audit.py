@@ -23,15 +23,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from .naming import NameRegistry
-from .records import (
-    DatasetIntegrityError,
-    Direction,
-    RelationalDataset,
-    Statement,
-    load_dataset,
-    normalize_answer,
-)
+from revcurse.data.relational.naming import NameRegistry
+from revcurse.data.relational.records import (DatasetIntegrityError, Direction, RelationalDataset, Statement, load_dataset, normalize_answer)
 
 
 class AuditFailure(RuntimeError):

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from . import generate, importers
-from .records import MANIFEST, RelationalDataset, layout
+from revcurse.data.relational import generate, importers
+from revcurse.data.relational.records import MANIFEST, RelationalDataset, layout
 
 
 @dataclass(frozen=True)

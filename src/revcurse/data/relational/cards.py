@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .records import SPLITS, flat_counts, read_jsonl
+from revcurse.data.relational.records import SPLITS, flat_counts, read_jsonl
 
 EXAMPLES_PER_SPLIT = 2  # spread over the file, so they show different facts
 SPLIT_TITLES = {

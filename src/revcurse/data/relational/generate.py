@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from itertools import combinations
 
-from .naming import NameFactory, seeded_choice, seeded_order
-from .phrasing import describe, parent_child_directions, trex_direction
-from .records import DatasetParts, Direction, Entity, Fact, Statement, make_direction
+from revcurse.data.relational.naming import NameFactory, seeded_choice, seeded_order
+from revcurse.data.relational.phrasing import describe, parent_child_directions, trex_direction
+from revcurse.data.relational.records import DatasetParts, Direction, Entity, Fact, Statement, make_direction
 
 EMBEDDED = {"kind": "embedded", "files": []}
 

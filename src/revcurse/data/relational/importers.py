@@ -19,10 +19,10 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from .naming import NameFactory, NameRegistry, seeded_order
-from .phrasing import parent_child_directions, trex_direction
-from .reading import InputError, read_csv_rows, read_jsonl_objects, read_jsonl_rows, require_strings
-from .records import DatasetParts, Entity, Fact, Statement, flat_counts, make_direction, name_tokens, sha256_file
+from revcurse.data.relational.naming import NameFactory, NameRegistry, seeded_order
+from revcurse.data.relational.phrasing import parent_child_directions, trex_direction
+from revcurse.data.relational.reading import (InputError, read_csv_rows, read_jsonl_objects, read_jsonl_rows, require_strings)
+from revcurse.data.relational.records import (DatasetParts, Entity, Fact, Statement, flat_counts, make_direction, name_tokens, sha256_file)
 
 __all__ = ["InputError", "import_parent_child", "import_person_description", "import_trex"]
 

@@ -12,9 +12,9 @@ from typing import Callable, Iterable, TypeVar
 
 import yaml
 
-from revcurse.config import REPO_ROOT, derive_seed
+from revcurse.core.config import REPO_ROOT, derive_seed
 
-from .records import name_tokens
+from revcurse.data.relational.records import name_tokens
 
 RESOURCE_DIR = REPO_ROOT / "resources" / "relational"
 RESOURCE_FILES = ("names.yaml", "phrasings.yaml", "achievements.yaml")

@@ -7,7 +7,7 @@ statements; forward queries follow that mapping, reverse queries swap input and 
 """
 from __future__ import annotations
 
-from .records import Direction, Entity, Fact, Statement, make_direction
+from revcurse.data.relational.records import Direction, Entity, Fact, Statement, make_direction
 
 
 def _names(entities: tuple[Entity, ...]) -> dict[str, str | None]:

@@ -1,0 +1,85 @@
+"""Resolving the workflow config: preset overlay, hashes, seeds and the smoke-test marking.
+
+Kept free of Snakemake so the same resolution is used by the workflow, the CLI and
+the tests.
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Iterable
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+
+
+def deep_merge(base: dict, overlay: dict) -> dict:
+    """Return ``base`` with ``overlay`` merged in; nested dicts merge, other values replace."""
+    merged = copy.deepcopy(base)
+    for key, value in overlay.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def resolve_config(config: dict, command_line: dict | None = None) -> dict:
+    """Apply the preset named by ``config['preset']`` ('paper' means no overlay), then
+    ``command_line`` again (the values of ``--configfile``/``--config``), so that precedence is
+    config.yaml < preset < the command line: a value the user typed is never lost to the preset."""
+    preset = config.get("preset", "paper")
+    presets = config.get("presets", {})
+    if preset != "paper" and preset not in presets:
+        raise ValueError(
+            f"config.yaml: preset={preset!r} is unknown; expected 'paper' or one of "
+            f"{sorted(presets)} (the keys of 'presets')"
+        )
+    resolved = deep_merge(config, presets[preset]) if preset != "paper" else copy.deepcopy(config)
+    return deep_merge(resolved, {k: v for k, v in (command_line or {}).items() if k != "presets"})
+
+
+# Presets whose outputs are a smoke test of the pipeline (small models, few steps), not results:
+# every table file they make opens with ``smoke_test_line`` and every figure carries a marker.
+SMOKE_TEST_PRESETS = ("quick",)
+
+
+def results_dir(preset: str) -> str:
+    """Where a preset's tables, figures and report go: ``results/<preset>`` for a smoke-test preset
+    (``results/quick/table2.csv``), beside its runs, so that a smoke test never overwrites a result;
+    ``results`` for the paper preset and its paper-scale variants (the paths the README names, e.g.
+    ``results/table2.csv``)."""
+    return f"results/{preset}" if preset in SMOKE_TEST_PRESETS else "results"
+
+
+def other_presets_output(path: str, preset: str):
+    """Stop: ``path`` is where the paper preset writes one of its outputs (``results_dir``), asked for
+    while ``preset``, a smoke test, is in use. Raises ValueError naming the path that preset writes instead."""
+    own = f"{results_dir(preset)}/{Path(path).relative_to('results')}"
+    raise ValueError(f"{path} is the paper preset's output; preset {preset} is a smoke test and writes {own} "
+                     f"instead, so that it never overwrites a paper-scale result. Ask for that file: "
+                     f"snakemake {own} --config preset={preset}")
+
+
+def smoke_test_line(presets: str | Iterable[str],
+                    what: str = "small models trained for few steps: not paper-scale numbers") -> str:
+    """The bold paragraph that opens every Markdown table made with a smoke-test preset
+    (``SMOKE_TEST_PRESETS``), saying what the table is; "" for any other preset. ``presets``: one
+    preset, or the values of a table's ``preset`` column."""
+    names = sorted({presets} if isinstance(presets, str) else {str(p) for p in presets})
+    quick = [p for p in names if p in SMOKE_TEST_PRESETS]
+    return f"**{', '.join(quick)} preset — a smoke test of the pipeline: {what}.**\n\n" if quick else ""
+
+
+def config_hash(obj: Any) -> str:
+    """Short stable hash of a JSON-serialisable object (key order does not matter)."""
+    canonical = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:12]
+
+
+def derive_seed(*parts: object) -> int:
+    """A 63-bit seed determined by ``parts`` (e.g. run seed and purpose), the same on every machine."""
+    return int(hashlib.sha256(repr(parts).encode()).hexdigest()[:15], 16)
+
+

@@ -1,0 +1,257 @@
+"""One model with its tokenizer and the calling conventions of its family.
+
+Everything that differs between LLaDA, Dream, the ARMs and the stand-ins is here, so the
+objectives and samplers see one interface: ``logits(input_ids, padding_mask)``.
+
+- ARMs: the usual causal call; ``logits[:, i]`` predicts token ``i + 1``.
+- MDMs: bidirectional attention over the non-padding tokens; ``logits[:, i]`` predicts token
+  ``i``. LLaDA builds its bidirectional bias from a 2-D padding mask (``attention_mask:
+  padding_2d``); Dream and the stand-ins take a ready 4-D additive mask (``additive_4d``), which
+  transformers passes through unchanged in every release the project runs on. Dream's head
+  predicts the *next* token as in its AR parent Qwen2.5, so its logits are shifted right by one
+  position (``logits_shift``), exactly as Dream's own sampler does.
+- Positions (``position_ids``): ``index`` (LLaDA, the ARMs' training): the sequence index, the
+  model's default; ``visible`` (Dream): Dream's sampler counts the visible tokens, so a
+  left-padded row's positions restart at 0 on its first real token (``visible_position_ids``).
+
+Every MDM is checked when it is loaded (``check_padding_is_ignored``): a row's logits must not
+depend on what its padding holds, or batched decoding, stacked training rows and the probes'
+placement gaps would see the padding (LLaDA's older modeling file ignores the mask).
+"""
+from __future__ import annotations
+
+import inspect
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from functools import cached_property
+from pathlib import Path
+
+import torch
+
+from revcurse.core.config import derive_seed
+
+from revcurse.llm.batches import PromptFormat
+from revcurse.llm.model.lora import attach_lora, trainable_state
+from revcurse.llm.model.registry import STANDIN_REVISION, ModelSpec, resolve_weights, weights_revision
+from revcurse.llm.model.stacked_lora import stack_adapters
+from revcurse.llm.model.standins import build_standin
+from revcurse.llm.model.tokenizer import load_standin_tokenizer
+
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+PADDING_CHECK_TEXT = "Anna Bell's child is Carl Dorn"   # any text: the check compares a row with itself
+PADDING_CHECK_GAP = 5                                   # padding positions in front of it
+
+
+class PaddingMaskError(ValueError):
+    """An MDM's logits depend on what its padding holds: it does not apply the padding mask."""
+
+
+@dataclass
+class Backbone:
+    spec: ModelSpec
+    model: torch.nn.Module           # the transformers model: bare, wrapped by peft, or with stacked adapters
+    tokenizer: object
+    pad_token_id: int
+    eos_token_id: int                # appended after every completion
+    stop_token_ids: frozenset[int]   # any of them ends a generated answer
+    mask_token_id: int | None        # MDMs only
+    revision: str = STANDIN_REVISION # the model revision every output records (registry.weights_revision)
+
+    @cached_property
+    def prompt_format(self) -> PromptFormat:
+        """How this model's prompts and answers are tokenised (``batches.PromptFormat``)."""
+        return PromptFormat.of(self.tokenizer, self.spec.chat_template)
+
+    def logits(self, input_ids: torch.Tensor, padding_mask: torch.Tensor,
+               positions: torch.Tensor | None = None, *, sequence_positions: bool = False) -> torch.Tensor:
+        """(B, L, V) logits; MDMs, given (B, m) ``positions``: (B, m, V), the logits predicting the
+        tokens at those positions, with the LM head run on those positions' hidden states alone
+        (the diffusion samplers need no others, and the head is the largest layer).
+        ``sequence_positions``: positions from the sequence index whatever the model's convention
+        (the probes' placement gaps must move the positions after them)."""
+        if self.spec.kind == "arm":
+            return self.model(input_ids=input_ids, attention_mask=padding_mask).logits
+        inputs = {"input_ids": input_ids, **self._bidirectional(padding_mask)}
+        if self.spec.position_ids == "visible":
+            inputs["position_ids"] = (torch.arange(input_ids.shape[1], device=input_ids.device).expand_as(input_ids)
+                                      if sequence_positions else visible_position_ids(padding_mask))
+        if positions is not None:
+            # Dream's position i-1 predicts token i (positions are answer tokens, never column 0).
+            head_positions = positions - 1 if self.spec.logits_shift else positions
+            with _lm_head_only_at(self.model, head_positions):
+                return self.model(**inputs).logits
+        logits = self.model(**inputs).logits
+        if self.spec.logits_shift:
+            # Position i-1 predicts token i; position 0 has no predecessor and keeps its own row
+            # (it is always a prompt or padding token, never predicted).
+            logits = torch.cat([logits[:, :1], logits[:, :-1]], dim=1)
+        return logits
+
+    def _bidirectional(self, padding_mask: torch.Tensor) -> dict:
+        if self.spec.attention_mask == "padding_2d":
+            return {"attention_mask": padding_mask}
+        dtype = next(self.model.parameters()).dtype
+        blocked = ~padding_mask.bool()[:, None, None, :].expand(-1, 1, padding_mask.shape[1], -1)
+        return {"attention_mask": torch.zeros(blocked.shape, dtype=dtype, device=padding_mask.device)
+                .masked_fill(blocked, torch.finfo(dtype).min)}
+
+
+def visible_position_ids(padding_mask: torch.Tensor) -> torch.Tensor:
+    """Dream's position ids (its sampler's ``tok_idx``): the number of visible tokens before each
+    one, so a left-padded row restarts at 0 on its first real token; padding gets 1 (it is masked
+    out, so its position changes nothing)."""
+    positions = padding_mask.long().cumsum(-1) - 1
+    return positions.masked_fill(padding_mask == 0, 1)
+
+
+def check_padding_is_ignored(backbone: Backbone) -> float:
+    """Stop with ``PaddingMaskError`` unless padding changes no logit of the real tokens.
+
+    Two rows hold the same tokens behind ``PADDING_CHECK_GAP`` left padding positions, one's
+    padding the pad token, the other's other tokens; both have the same padding mask, shape and
+    positions, so a model that applies its mask gives both rows the same logits on the real
+    tokens (padding weighs exactly 0 in attention), and one that attends to the padding cannot.
+    In float32 the padded row must also match the row alone (no padding at all). Returns the
+    largest difference found."""
+    tokens = list(backbone.prompt_format.answer_ids(PADDING_CHECK_TEXT)) + [backbone.mask_token_id] * 3
+    gap = PADDING_CHECK_GAP
+    filler = [tokens[0] if tokens[0] != backbone.pad_token_id else tokens[1]] * gap
+    device = next(backbone.model.parameters()).device
+    ids = torch.tensor([[backbone.pad_token_id] * gap + tokens, filler + tokens], device=device)
+    mask = torch.tensor([[0] * gap + [1] * len(tokens)] * 2, device=device)
+    alone = torch.tensor([tokens], device=device)
+    was_training = backbone.model.training
+    backbone.model.eval()
+    with torch.no_grad():
+        padded = backbone.logits(ids, mask).float()
+        unpadded = backbone.logits(alone, torch.ones_like(alone)).float()
+    backbone.model.train(was_training)
+    first = gap + int(backbone.spec.logits_shift)        # Dream: the row before the first real token is a pad's
+    exact = next(backbone.model.parameters()).dtype == torch.float32
+    tolerance = (1e-5 if exact else 1e-3) * (1 + padded[:, first:].abs().max().item())
+    content = (padded[0, first:] - padded[1, first:]).abs().max().item()
+    if not content <= tolerance:
+        raise PaddingMaskError(_padding_message(
+            backbone, f"the logits of a row's real tokens change by up to {content:.3g} when only what its left "
+                      f"padding holds changes"))
+    # In float32, rounding is far below the tolerance: the padded row must also be the row alone.
+    alone_difference = (padded[0, first:] - unpadded[0, first - gap:]).abs().max().item() if exact else 0.0
+    if not alone_difference <= tolerance:
+        raise PaddingMaskError(_padding_message(
+            backbone, f"a left-padded row's logits differ from the row alone by up to {alone_difference:.3g}"))
+    return max(content, alone_difference)
+
+
+def _padding_message(backbone: Backbone, what: str) -> str:
+    spec = backbone.spec
+    model = backbone.model.get_base_model() if hasattr(backbone.model, "get_base_model") else backbone.model
+    try:
+        modeling_file = inspect.getsourcefile(type(model))
+    except TypeError:
+        modeling_file = type(model).__module__
+    if spec.remote_code:
+        fix = (f"pin llm.models.{spec.name}.revision to a commit of {spec.weights} whose modeling code applies the "
+               f"attention mask (LLaDA: the newer modeling_llada.py; the older one passes attn_mask=None, LLaDA "
+               f"issues #89 and #90), and check llm.models.{spec.name}.attention_mask "
+               f"({spec.attention_mask}) is the form that code takes")
+    else:
+        fix = (f"llm.models.{spec.name}.attention_mask = {spec.attention_mask!r} does not reach the attention of "
+               f"{type(model).__name__}: use the form its code takes (padding_2d or additive_4d)")
+    return (f"config.yaml: llm.models.{spec.name} (revision {backbone.revision}): padding is not ignored: {what} "
+            f"(backbone.check_padding_is_ignored). Batched evaluation, stacked training rows "
+            f"and the probes' placement gaps would see the padding, so nothing is run. Modeling code: "
+            f"{modeling_file}. Fix: {fix}. See docs/llm.md.")
+
+
+@contextmanager
+def _lm_head_only_at(model: torch.nn.Module, positions: torch.Tensor):
+    """While open, the model's LM head (its output embeddings, a linear layer in every model the
+    project runs: transformers' ``lm_head``, LLaDA's ``ff_out``) receives the (B, m) ``positions``
+    of the final hidden states instead of all of them, so the model returns (B, m, V) logits."""
+    head = model.get_output_embeddings()
+    if not isinstance(head, torch.nn.Linear):
+        raise TypeError(f"the LM head is a {type(head).__name__}, not a linear layer: cannot restrict it to positions")
+
+    def gather(module, args):
+        hidden = args[0]
+        return (hidden.gather(1, positions[..., None].expand(-1, -1, hidden.shape[-1])),)
+
+    handle = head.register_forward_pre_hook(gather)
+    try:
+        yield
+    finally:
+        handle.remove()
+
+
+def load_backbone(spec: ModelSpec, device: torch.device, seed: int, tokenizer_path: Path | None = None) -> Backbone:
+    """A real model from its weights (offline), or a stand-in built from its config with ``seed``."""
+    if spec.is_standin:
+        if tokenizer_path is None:
+            raise ValueError(f"{spec.name} is a stand-in: it needs the stand-in tokenizer")
+        tokenizer = load_standin_tokenizer(tokenizer_path)
+        model = build_standin(spec, len(tokenizer), tokenizer.eos_token_id, seed)
+        generation_eos = []
+    else:
+        model, tokenizer = _load_pretrained(spec, resolve_weights(spec))
+        generation_eos = getattr(getattr(model, "generation_config", None), "eos_token_id", None) or []
+        generation_eos = [generation_eos] if isinstance(generation_eos, int) else list(generation_eos)
+    model.to(device=device, dtype=DTYPES[spec.dtype])
+    eos = tokenizer.eos_token_id
+    # App. C: pad = EOS for LLaMA; tokenizers that define their own pad token (Qwen) keep it.
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos
+    mask = spec.mask_token_id if spec.mask_token_id is not None else tokenizer.mask_token_id
+    if spec.kind == "mdm" and mask is None:
+        raise ValueError(f"config.yaml: llm.models.{spec.name}.mask_token_id is null and the tokenizer has no mask token")
+    backbone = Backbone(spec, model, tokenizer, pad, eos, frozenset([eos, pad, *generation_eos]), mask,
+                        weights_revision(spec))
+    try:
+        backbone.prompt_format
+    except ValueError as error:
+        raise ValueError(f"config.yaml: llm.models.{spec.name}.chat_template is true, but {error} "
+                         f"({spec.weights or tokenizer_path}); set it to false. See docs/llm.md.") from None
+    if spec.kind == "mdm":
+        check_padding_is_ignored(backbone)
+    return backbone
+
+
+def with_seeded_lora(backbone: Backbone, lora: dict, seed: int) -> Backbone:
+    """``backbone`` with peft LoRA adapters drawn from the run ``seed``."""
+    spec = backbone.spec
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(derive_seed(seed, "llm-lora-init"))
+        model = attach_lora(backbone.model, spec.lora_targets, lora["r"], lora["alpha"], lora["dropout"],
+                            spec.train_base, f"llm.models.{spec.name}.lora_targets")
+    return replace(backbone, model=model)
+
+
+def with_stacked_lora(backbone: Backbone, lora: dict, seeds: list[int]) -> Backbone:
+    """``backbone`` (frozen) with the adapters of the runs of ``seeds`` stacked (``stacked_lora.py``),
+    each drawn exactly as ``with_seeded_lora`` draws it for its run alone."""
+    spec = backbone.spec
+    if spec.train_base:
+        raise ValueError(
+            f"config.yaml: llm.models.{spec.name}.train_base is true: its runs train their base weights, so they "
+            f"cannot share one base; set llm.train.stack_seeds: false for it (the quick preset does)")
+    if lora["dropout"]:
+        raise ValueError(f"config.yaml: llm.lora.dropout = {lora['dropout']}: stacked runs (llm.train.stack_seeds) "
+                         f"have no LoRA dropout; set it to 0 or stack_seeds to false")
+    adapters = []
+    for seed in seeds:   # peft draws each run's initial adapters, then gives the base back unchanged
+        wrapped = with_seeded_lora(backbone, lora, seed).model
+        adapters.append(trainable_state(wrapped))
+        wrapped.unload()
+    return replace(backbone, model=stack_adapters(backbone.model, adapters, lora["alpha"] / lora["r"]))
+
+
+def _load_pretrained(spec: ModelSpec, path: Path):
+    import transformers
+    from transformers import AutoModel, AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=spec.remote_code)
+    # LLaDA and Dream register their language-model classes under AutoModel.
+    auto_class = AutoModel if spec.kind == "mdm" else AutoModelForCausalLM
+    # transformers renamed the keyword in 4.56; the remote-code env pins an older release.
+    major, minor = (int(part) for part in transformers.__version__.split(".")[:2])
+    dtype_keyword = "dtype" if (major, minor) >= (4, 56) else "torch_dtype"
+    model = auto_class.from_pretrained(path, trust_remote_code=spec.remote_code, **{dtype_keyword: DTYPES[spec.dtype]})
+    return model, tokenizer

@@ -1,0 +1,323 @@
+"""Command line of the toy study, which the toy rules call: ``python -m revcurse.toy <command> ...``.
+
+Each command takes its run spec as one JSON argument (built by workflow/rules/common.smk),
+so Snakemake reruns a job exactly when the settings it depends on change.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from revcurse.core.config import config_hash, derive_seed
+from revcurse.core.provenance import provenance
+from revcurse.core.io import write_parquet
+
+from revcurse.core.cli import run_command
+
+log = logging.getLogger("revcurse")
+
+
+def toy_data(args) -> None:
+    from revcurse.data.toy import make_forward_dataset, write_dataset
+
+    manifest = write_dataset(make_forward_dataset(args.length), Path(args.out), Path(args.manifest))
+    log.info("toy L=%d: %d sequences (expected %d), no reverse pair; sha256 %s", args.length,
+             manifest["sequences"], manifest["expected_sequences"], manifest["sha256"][:16])
+
+
+def toy_train(args) -> None:
+    """Train one or several seeds of one (model, L) stacked; one checkpoint per seed."""
+    from revcurse.data.toy import MASK_ID, read_dataset
+    from revcurse.toy.train import save_run, save_snapshots, toy_configs, train
+
+    specs = [json.loads(s) for s in args.spec]
+    outs = [Path(p) for p in args.out]
+    snapshot_outs = [Path(p) for p in args.snapshots or []]
+    if len(specs) != len(outs) or snapshot_outs and len(snapshot_outs) != len(outs):
+        raise SystemExit(f"train: {len(specs)} --spec, {len(outs)} --out, {len(snapshot_outs)} --snapshots")
+    shapes = {json.dumps({k: v for k, v in s.items() if k != "seed"}, sort_keys=True) for s in specs}
+    if len(shapes) != 1:
+        raise SystemExit("train: stacked runs must share everything but the seed")
+    model_cfg, train_cfg = toy_configs(specs[0])
+    data = read_dataset(Path(args.data)).tokens
+    seeds = [s["seed"] for s in specs]
+    fingerprint = config_hash(specs)
+    resume = outs[0].with_name("resume.pt")
+    resume.parent.mkdir(parents=True, exist_ok=True)
+    log.info("training %s L=%d seeds %s: %s", specs[0]["model"], model_cfg.seq_len, seeds, model_cfg)
+    state = train(model_cfg, train_cfg, data, seeds, MASK_ID, resume_path=resume, fingerprint=fingerprint)
+    versions = provenance()
+    for member, (spec, out) in enumerate(zip(specs, outs)):
+        save_run(out, state, member, spec, config_hash(spec), versions)
+    for member, (spec, out) in enumerate(zip(specs, snapshot_outs)):
+        save_snapshots(out, state, member, spec, config_hash(spec), versions)
+    resume.unlink(missing_ok=True)
+    log.info("wrote %s", ", ".join(map(str, outs + snapshot_outs)))
+
+
+def toy_eval(args) -> None:
+    from revcurse.data.toy import N_LETTERS
+    from revcurse.core.progress import Progress
+    from revcurse.toy.evaluate import DIRECTIONS, success_counts
+    from revcurse.core.devices import autocast, resolve_device, resolve_precision
+    from revcurse.toy.train import load_run
+
+    spec = json.loads(args.spec)
+    settings = spec["eval"]
+    device = resolve_device(args.device)
+    precision = resolve_precision(settings.get("precision", "fp32"), device)
+    model, run = load_run(Path(args.model), settings["weights"], device)
+    frames = []
+    progress = Progress(len(DIRECTIONS) * N_LETTERS * settings["samples_per_letter"])     # generations
+    for direction in DIRECTIONS:
+        rng = torch.Generator(device=device).manual_seed(derive_seed(spec["seed"], "toy-eval", direction))
+        with autocast(precision, device):
+            counts = success_counts(model, spec["length"], direction, settings["samples_per_letter"],
+                                    settings["top_k"], settings["unmask_order"], rng, settings.get("batch_size", 2048))
+        frames.append(counts)
+        log.info("%s L=%d seed %d %s: %.2f%%; generations %s", spec["model"], spec["length"], spec["seed"], direction,
+                 100 * counts["successes"].sum() / counts["samples"].sum(),
+                 progress.line(sum(int(f["samples"].sum()) for f in frames)))
+    frame = pd.concat(frames, ignore_index=True)
+    frame = frame.assign(
+        preset=spec["preset"], model=spec["model"], length=spec["length"], seed=spec["seed"],
+        top_k=settings["top_k"], unmask_order=settings["unmask_order"] if model.cfg.reads_mask else "n/a",
+        weights=run["weights_used"], precision=precision, train_config_hash=run["config_hash"], config_hash=config_hash(spec),
+        code_version=run["provenance"]["code_version"],
+    )
+    write_parquet(frame, Path(args.out), {"spec": spec, "train_spec": run["spec"], "provenance": provenance()})
+
+
+def toy_eval_over_training(args) -> None:
+    """Forward/reverse success of a run's snapshots (toy.eval_over_training), raw and EMA weights."""
+    from revcurse.toy.evaluate import accuracy_over_training
+    from revcurse.core.devices import autocast, resolve_device, resolve_precision
+    from revcurse.toy.train import load_snapshots
+
+    spec = json.loads(args.spec)
+    settings, decoding = spec["over_training"], spec["eval"]
+    device = resolve_device(args.device)
+    precision = resolve_precision(decoding.get("precision", "fp32"), device)
+    snapshots = {}
+    for weights in settings["weights"]:
+        models, run = load_snapshots(Path(args.snapshots), weights, device)
+        if run["weights_used"] == weights:          # a model without EMA has raw weights only
+            snapshots[weights] = models
+    with autocast(precision, device):
+        frame = accuracy_over_training(snapshots, spec["length"], spec["seed"], settings["every"],
+                                       settings["samples_per_letter"], decoding["top_k"], decoding["unmask_order"],
+                                       settings["unmask_orders"], decoding.get("batch_size", 2048))
+    frame = frame.assign(
+        preset=spec["preset"], model=spec["model"], length=spec["length"], seed=spec["seed"],
+        top_k=decoding["top_k"], precision=precision, train_config_hash=run["config_hash"],
+        config_hash=config_hash(spec), code_version=run["provenance"]["code_version"],
+    )
+    curve = frame.groupby(["weights", "unmask_order", "step", "direction"])[["successes", "samples"]].sum()
+    log.info("%s L=%d seed %d, success %% by step:\n%s", spec["model"], spec["length"], spec["seed"],
+             (100 * curve["successes"] / curve["samples"]).unstack("direction").round(1).to_string())
+    write_parquet(frame, Path(args.out), {"spec": spec, "train_spec": run["spec"], "provenance": provenance()})
+
+
+def toy_probe(args) -> None:
+    """One measurement of one run (revcurse.toy.probes.MEASUREMENTS), at every snapshot or at the end."""
+    from revcurse.toy.probes import MEASUREMENTS, measure, with_run_columns
+    from revcurse.toy.train import load_run, load_snapshots
+    from revcurse.core.devices import resolve_device
+
+    spec = json.loads(args.spec)
+    names, source = MEASUREMENTS[args.measurement]
+    outs = dict(item.split("=", 1) for item in args.out)
+    if sorted(outs) != sorted(names):
+        raise SystemExit(f"probe {args.measurement}: --out must name {list(names)}, got {sorted(outs)}")
+    device = resolve_device(args.device)
+    if source == "final":
+        model, run = load_run(Path(args.checkpoint), spec["weights"], device)
+        models = [(run["step"], model)]
+    else:
+        models, run = load_snapshots(Path(args.checkpoint), spec["weights"], device)
+    tables: dict[str, list[pd.DataFrame]] = {name: [] for name in names}
+    for step, model in models:
+        for name, frame in measure(args.measurement, model, spec["length"]).items():
+            tables[name].append(frame.assign(step=step))
+    versions = provenance()
+    run_columns = {**{key: spec[key] for key in ("preset", "study", "model", "length", "seed")},
+                   "weights": run["weights_used"]}
+    stamp = {"config_hash": config_hash(spec), "train_config_hash": run["config_hash"],
+             "code_version": versions["code_version"]}
+    for name, frames in tables.items():
+        frame = with_run_columns(pd.concat(frames, ignore_index=True), name, run_columns, stamp)
+        write_parquet(frame, Path(outs[name]), {"spec": spec, "train_spec": run["spec"], "provenance": versions})
+        log.info("%s: %d rows at steps %s -> %s", name, len(frame), sorted(frame["step"].unique()), outs[name])
+
+
+def toy_figure(args) -> None:
+    from revcurse.toy.figures import read_probes, render
+
+    frames = read_probes(args.inputs)
+    versions = provenance()
+    stamp = {"config_hash": args.config_hash, "code_version": versions["code_version"]}
+    table = render(args.figure, frames, json.loads(args.settings), Path(args.png), Path(args.pdf), Path(args.csv),
+                   stamp, versions)
+    log.info("%s, plotted values:\n%s", args.figure, table.to_string(max_rows=80))
+
+
+def table2(args) -> None:
+    from revcurse.core.io import read_parquets
+    from revcurse.toy.tables import table2 as build_table2, table2_markdown
+
+    evals = read_parquets(args.inputs)
+    table = build_table2(evals, read_parquets(args.curves) if args.curves else None)
+    table["config_hash"] = args.config_hash
+    Path(args.csv).parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(args.csv, index=False, float_format="%.4f")
+    Path(args.md).write_text(table2_markdown(table))
+    log.info("table 2 from %d runs:\n%s", evals.groupby(["model", "length", "seed"]).ngroups, Path(args.md).read_text())
+
+
+def toy_training_curves(args) -> None:
+    """Accuracy over training (figure) and the decoding-choice table, from the runs' curves."""
+    from revcurse.toy.tables import decoding_choices, decoding_choices_markdown
+    from revcurse.core.io import read_parquets
+    from revcurse.toy.figures import ACCURACY_FIGURES
+    from revcurse.plotting import render_figure
+
+    curves = read_parquets(args.inputs)
+    versions = provenance()
+    stamp = {"config_hash": args.config_hash, "code_version": versions["code_version"]}
+    render_figure(ACCURACY_FIGURES, "accuracy_over_training", {"accuracy_over_training": curves}, {},
+                  Path(args.png), Path(args.pdf), Path(args.csv), stamp, versions)
+    choices = decoding_choices(curves).assign(**stamp)
+    choices.to_csv(args.choices_csv, index=False, float_format="%.4f")
+    Path(args.choices_md).write_text(decoding_choices_markdown(choices))
+    log.info("decoding choices:\n%s", Path(args.choices_md).read_text())
+
+
+def toy_precision_check(args) -> None:
+    """bf16 against fp32 on the same toy cells and seeds (docs/toy.md, "Precision")."""
+    from revcurse.toy.tables import loss_curves, precision_comparison
+    from revcurse.core.io import read_parquets
+
+    evals = read_parquets(args.evals)
+    losses = loss_curves(args.models)
+    losses.to_parquet(args.losses, index=False)
+    table = precision_comparison(evals, losses)
+    table.to_csv(args.csv, index=False, float_format="%.4f")
+    Path(args.md).write_text(
+        "bf16 − fp32 on the same cells and seeds: mean (sd) over seeds, the difference with its Welch 95% "
+        "interval and p-value.\n\n" + table.to_markdown(index=False, floatfmt=".3g") + "\n")
+    log.info("precision check:\n%s", Path(args.md).read_text())
+
+
+def reference(args) -> None:
+    """The shipped reference run's helpers (reference/paper/ship.sh, revcurse.toy.reference)."""
+    from revcurse.core.config import config_hash
+    from revcurse.toy import reference as ref
+
+    if args.command == "reference-config-hash":
+        print(config_hash(ref.reference_config(args.preset)["toy"]))
+    elif args.command == "reference-readme":
+        readme = Path(args.readme) if args.readme else ref.REPO_ROOT / "README.md"
+        ref.write_readme_block(readme, ref.readme_table2(pd.read_csv(args.fidelity)))
+    else:
+        print(json.dumps(ref.write_provenance(Path(args.out), Path(args.benchmarks)), indent=2))
+
+
+def main(argv: list[str] | None = None) -> None:
+    from revcurse.toy.probes import MEASUREMENTS
+
+    parser = argparse.ArgumentParser(prog="python -m revcurse.toy", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("data", help="all forward placements for one length")
+    p.add_argument("--length", type=int, required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--manifest", required=True)
+    p.set_defaults(func=toy_data)
+
+    p = sub.add_parser("train", help="train toy run(s); several --spec/--out pairs are trained stacked")
+    p.add_argument("--spec", action="append", required=True, help="run spec as JSON")
+    p.add_argument("--data", required=True)
+    p.add_argument("--out", action="append", required=True)
+    p.add_argument("--snapshots", action="append", help="where to write each run's snapshots (train.snapshot_every)")
+    p.set_defaults(func=toy_train)
+
+    p = sub.add_parser("evaluate", help="forward/reverse success rate of one run")
+    p.add_argument("--spec", required=True)
+    p.add_argument("--model", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--device", default="auto")
+    p.set_defaults(func=toy_eval)
+
+    p = sub.add_parser("evaluate-over-training", help="success rate of one run's snapshots (accuracy over training)")
+    p.add_argument("--spec", required=True)
+    p.add_argument("--snapshots", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--device", default="auto")
+    p.set_defaults(func=toy_eval_over_training)
+
+    p = sub.add_parser("probe", help="probe one toy run (revcurse.toy.probes)")
+    p.add_argument("measurement", choices=sorted(MEASUREMENTS))
+    p.add_argument("--spec", required=True, help="probe spec as JSON")
+    p.add_argument("--checkpoint", required=True, help="snapshots.pt, or model.pt for reverse_positions")
+    p.add_argument("--out", action="append", required=True, metavar="PROBE=PATH", help="one per probe table")
+    p.add_argument("--device", default="auto")
+    p.set_defaults(func=toy_probe)
+
+    p = sub.add_parser("figure", help="one toy figure from probe Parquet files (revcurse.toy.figures)")
+    p.add_argument("figure", help="a key of revcurse.toy.figures.FIGURES, e.g. fig3")
+    p.add_argument("--inputs", nargs="+", required=True, help="probe Parquet files, named <probe>.parquet")
+    p.add_argument("--settings", required=True, help="the config's toy.probes section as JSON")
+    p.add_argument("--png", required=True)
+    p.add_argument("--pdf", required=True)
+    p.add_argument("--csv", required=True, help="the plotted values")
+    p.add_argument("--config-hash", required=True)
+    p.set_defaults(func=toy_figure)
+
+    p = sub.add_parser("table2", help="aggregate toy evaluations into Table 2")
+    p.add_argument("--inputs", nargs="+", required=True, help="eval.parquet files: the final rows")
+    p.add_argument("--curves", nargs="+", help="accuracy_over_training.parquet files: the best rows")
+    p.add_argument("--csv", required=True)
+    p.add_argument("--md", required=True)
+    p.add_argument("--config-hash", required=True)
+    p.set_defaults(func=table2)
+
+    p = sub.add_parser("training-curves", help="accuracy over training figure and decoding-choice table")
+    p.add_argument("--inputs", nargs="+", required=True, help="accuracy_over_training.parquet files")
+    p.add_argument("--png", required=True)
+    p.add_argument("--pdf", required=True)
+    p.add_argument("--csv", required=True, help="the plotted values")
+    p.add_argument("--choices-csv", required=True)
+    p.add_argument("--choices-md", required=True)
+    p.add_argument("--config-hash", required=True)
+    p.set_defaults(func=toy_training_curves)
+
+    p = sub.add_parser("precision-check", help="bf16 against fp32 on the same toy cells and seeds")
+    p.add_argument("--evals", nargs="+", required=True, help="eval.parquet files of both precisions")
+    p.add_argument("--models", nargs="+", required=True, help="model.pt files of the same runs (loss curves)")
+    p.add_argument("--losses", required=True, help="where to write every run's loss curve (Parquet)")
+    p.add_argument("--csv", required=True)
+    p.add_argument("--md", required=True)
+    p.set_defaults(func=toy_precision_check)
+
+    p = sub.add_parser("reference-config-hash", help="the config hash Table 2 stamps for a reference/paper preset")
+    p.add_argument("preset")
+    p.set_defaults(func=reference)
+    p = sub.add_parser("reference-provenance", help="the reference run's provenance.json (code, packages, machine, job times)")
+    p.add_argument("--out", required=True)
+    p.add_argument("--benchmarks", required=True, help="the runs' Snakemake benchmark records")
+    p.set_defaults(func=reference)
+    p = sub.add_parser("reference-readme", help="write the reference Table 2 beside the paper's into README.md")
+    p.add_argument("--fidelity", required=True)
+    p.add_argument("--readme", help="default: the repository's README.md")
+    p.set_defaults(func=reference)
+
+    run_command(parser, argv)
+
+
+if __name__ == "__main__":
+    main()

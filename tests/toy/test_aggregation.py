@@ -1,0 +1,78 @@
+"""Table 2 from per-run evaluation rows: pooled means, intervals and the Markdown header."""
+import pandas as pd
+
+from revcurse.toy.tables import decoding_choices, decoding_choices_markdown, table2, table2_markdown
+from revcurse.data.toy import N_LETTERS
+
+
+def evaluation_rows(model: str, length: int, seed: int, forward: int, reverse: int) -> list[dict]:
+    """One run's per-letter rows with ``forward``/``reverse`` successes out of 10 per letter."""
+    settings = dict(model=model, length=length, seed=seed, samples=10, top_k=3, unmask_order="random",
+                    weights="ema", preset="quick", code_version="abc")
+    return [dict(settings, letter=letter, direction=direction, successes=successes)
+            for letter in range(N_LETTERS)
+            for direction, successes in (("forward", forward), ("reverse", reverse))]
+
+
+def test_means_pool_the_seeds_and_the_header_names_every_seed_that_ran():
+    rows = (evaluation_rows("mdm", 6, 0, 10, 4) + evaluation_rows("mdm", 6, 1, 10, 6)
+            + evaluation_rows("mdm", 8, 0, 9, 2))                       # L = 8 is missing seed 1
+    table = table2(pd.DataFrame(rows)).assign(config_hash="h1")
+    reverse = table.set_index(["L", "direction"]).loc[(6, "reverse")]
+    assert reverse["mean_pct"] == 50.0 and reverse["per_seed_pct"] == "40.00 / 60.00"
+    assert reverse["ci95_low_pct"] < 50.0 < reverse["ci95_high_pct"]
+    final = table2_markdown(table).split("### Final step")[1]
+    assert "seeds 0, 0 / 1;" in final and "(10 per letter)" in final
+    assert set(table["selection"]) == {"final"}
+    # Two seeds at 40% and 60%: mean 50 ± t(0.975, 1)·sd/√2 = ± 63.5, clipped to [0, 100].
+    assert reverse["seed_ci95_low_pct"] == 0.0 and reverse["seed_ci95_high_pct"] == 100.0
+    assert table.set_index(["L", "direction"]).loc[(8, "reverse"), ["seed_ci95_low_pct"]].isna().all()
+
+
+def curve_rows(model: str, seed: int, reverse_by_step: dict[int, int], weights: str = "ema",
+               order: str = "random") -> list[dict]:
+    """Accuracy-over-training rows: reverse successes out of 10 per letter at each step, forward 10."""
+    settings = dict(model=model, length=6, seed=seed, samples=10, top_k=3, unmask_order=order, weights=weights,
+                    preset="quick", code_version="abc")
+    return [dict(settings, step=step, letter=letter, direction=direction, successes=successes)
+            for step, reverse in reverse_by_step.items()
+            for letter in range(N_LETTERS)
+            for direction, successes in (("forward", 10), ("reverse", reverse))]
+
+
+def test_best_rows_take_each_seeds_best_snapshot_of_the_table2_decoding():
+    evals = pd.DataFrame(evaluation_rows("mdm", 6, 0, 10, 2) + evaluation_rows("mdm", 6, 1, 10, 4))
+    curves = pd.DataFrame(
+        curve_rows("mdm", 0, {0: 9, 500: 7, 1000: 7, 1500: 2})          # best trained 70% first reached at 500
+        + curve_rows("mdm", 1, {0: 1, 500: 3, 1000: 5, 1500: 4})        # best 50% at 1000
+        + curve_rows("mdm", 0, {1500: 10}, weights="raw")               # other weights: not Table 2's decoding
+        + curve_rows("mdm", 1, {1500: 10}, order="parallel"))           # other order: idem
+    table = table2(evals, curves).set_index(["direction", "selection"])
+    best, final = table.loc[("reverse", "best")], table.loc[("reverse", "final")]
+    assert best["mean_pct"] == 60.0 and best["best_steps"] == "500 / 1000" and best["per_seed_pct"] == "70.00 / 50.00"
+    assert final["mean_pct"] == 30.0 and final["best_steps"] == ""
+    assert list(table2(evals, curves)["selection"].unique()) == ["final", "best"]
+
+
+def test_decoding_choices_read_the_last_snapshot_of_every_weights_and_order():
+    curves = pd.DataFrame(
+        curve_rows("mdm", 0, {0: 9, 1500: 2}) + curve_rows("mdm", 1, {0: 9, 1500: 4})
+        + curve_rows("mdm", 0, {1500: 6}, order="parallel") + curve_rows("mdm", 1, {1500: 8}, order="parallel")
+        + curve_rows("mdm", 0, {0: 9, 1500: 10}, weights="raw") + curve_rows("mdm", 1, {0: 9, 1500: 10}, weights="raw"))
+    choices = decoding_choices(curves).set_index(["weights", "unmask_order", "direction"])["mean_pct"]
+    assert choices[("ema", "random", "reverse")] == 30.0
+    assert choices[("ema", "parallel", "reverse")] == 70.0
+    assert choices[("raw", "random", "reverse")] == 100.0
+    assert "| mdm" in decoding_choices_markdown(decoding_choices(curves))
+
+
+def test_quick_tables_open_with_the_smoke_test_line_and_paper_tables_do_not():
+    bold = ("**quick preset — a smoke test of the pipeline: small models trained for few steps: not paper-scale "
+            "numbers.**")
+    quick = pd.DataFrame(evaluation_rows("mdm", 6, 0, 10, 4))
+    assert table2_markdown(table2(quick).assign(config_hash="h")).startswith(bold + "\n\n")
+    paper = quick.assign(preset="paper")
+    assert "smoke test" not in table2_markdown(table2(paper).assign(config_hash="h"))
+    curves = pd.DataFrame(curve_rows("mdm", 0, {0: 9, 1500: 2}))
+    assert decoding_choices_markdown(decoding_choices(curves)).startswith(bold + "\n\n")
+    assert "smoke test" not in decoding_choices_markdown(decoding_choices(curves.assign(preset="paper_bf16")))

@@ -1,0 +1,56 @@
+"""The shipped reference run (reference/paper/): its tables follow from its per-run files."""
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from revcurse.toy.tables import decoding_choices, table2
+from revcurse.core.io import read_parquets
+
+REFERENCE = Path(__file__).resolve().parents[2] / "reference/paper"
+
+
+def shipped(name: str) -> list[Path]:
+    return sorted((REFERENCE / "runs/paper_bf16").rglob(name))
+
+
+def test_table2_rebuilds_from_the_shipped_evaluations():
+    evals, curves = shipped("eval.parquet"), shipped("accuracy_over_training.parquet")
+    assert evals and len(curves) == len(evals)
+    rebuilt = table2(read_parquets(evals), read_parquets(curves))
+    table = pd.read_csv(REFERENCE / "table2.csv", keep_default_na=False, na_values=[""])
+    assert len(rebuilt) == len(table)
+    for column in ("L", "model", "direction", "selection", "per_seed_pct", "seeds", "samples"):
+        assert rebuilt[column].astype(str).tolist() == table[column].astype(str).tolist(), column
+    for column in ("mean_pct", "seed_ci95_low_pct", "seed_ci95_high_pct", "ci95_low_pct", "ci95_high_pct"):
+        pd.testing.assert_series_equal(rebuilt[column], table[column], check_names=False, atol=1e-4, rtol=0)
+
+
+def test_decoding_choices_rebuild_from_the_shipped_curves():
+    rebuilt = decoding_choices(read_parquets(shipped("accuracy_over_training.parquet")))
+    table = pd.read_csv(REFERENCE / "toy_decoding_choices.csv")
+    pd.testing.assert_series_equal(rebuilt["mean_pct"], table["mean_pct"], check_names=False, atol=1e-4, rtol=0)
+
+
+def test_every_shipped_run_names_its_code_and_the_provenance_its_machine():
+    evals = read_parquets(shipped("eval.parquet"))
+    assert evals["code_version"].str.fullmatch(r"[0-9a-f]{12}").all()      # a clean commit, not '-dirty'
+    assert set(evals["precision"]) == {"bf16"} and set(evals["preset"]) == {"paper_bf16"}
+    record = json.loads((REFERENCE / "provenance.json").read_text())
+    assert record["machine"]["cpus"] >= 1 and record["jobs"] > 0
+    assert record["job_seconds_total"]["paper_bf16"]["train"] > 0
+
+
+@pytest.mark.parametrize("name", ["table2.md", "fidelity.md", "toy_decoding_choices.md",
+                                  "figures/toy_accuracy_over_training.png"])
+def test_the_reference_outputs_are_shipped(name):
+    assert (REFERENCE / name).stat().st_size > 0
+
+
+def test_the_readme_shows_the_shipped_table2_beside_the_papers():
+    from revcurse.toy.reference import README_END, README_START, readme_table2
+
+    readme = (REFERENCE.parents[1] / "README.md").read_text()
+    block = readme[readme.index(README_START) + len(README_START):readme.index(README_END)]
+    assert block.strip() == readme_table2(pd.read_csv(REFERENCE / "fidelity.csv")).strip()
