@@ -1,0 +1,93 @@
+"""Every command the README and docs/ show works as written: each `snakemake` command as a dry run
+(`-n`) in a copy of the workflow, each `python`/`pytest` command in a harmless mode (`--help` after
+its arguments, so argparse still checks them; `--collect-only`), each script by a syntax check."""
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from helpers.workflow import ROOT, copy_workflow
+
+pytestmark = pytest.mark.workflow
+
+DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), ROOT / "reference/paper/README.md"]
+COMMAND_WORDS = ("snakemake", "python", "python3", "pytest", "bash", "nohup", "scripts/")
+# The set-up lines of the README's two commands: tests/workflow/test_readme.py checks them against .ci/run.
+SETUP = ("python3 -m venv", ". .venv/bin/activate", "pip install")
+# Files the documented commands name, as the docs describe them (docs/llm.md, docs/cluster.md).
+OVERLAYS = {"weights.yaml": "llm: {models: {llada: {weights: /path/to/LLaDA-8B-Instruct}}}\n",
+            "more-seeds.yaml": "toy: {seeds: [0, 1, 2, 3]}\n"}
+
+
+def documented_commands():
+    """(document, command) for every command line in a code block or in a table cell, comments removed,
+    continuation lines joined, `;` and `&&` chains split."""
+    for document in DOCUMENTS:
+        text = document.read_text()
+        lines = [line for block in re.findall(r"```[a-z]*\n(.*?)```", text, re.S)
+                 for line in block.replace("\\\n", " ").splitlines()]
+        lines += re.findall(r"\| `((?:snakemake|python|pytest|bash)[^`]*)` \|", text)
+        for line in lines:
+            line = re.sub(r"\s+#\s.*$", "", line.strip())
+            if not line.startswith(COMMAND_WORDS):
+                continue
+            for command in re.split(r"\s*(?:&&|;)\s*", line):
+                if command and not command.startswith(SETUP):
+                    yield pytest.param(command, id=f"{document.name}: {command[:70]}")
+
+
+COMMANDS = list(documented_commands())
+
+
+def test_the_documents_show_commands_of_every_kind():
+    kinds = {param.values[0].split()[0] for param in COMMANDS}
+    assert {"snakemake", "python", "pytest", "bash"} <= kinds and len(COMMANDS) > 40
+
+
+@pytest.fixture(scope="module")
+def documented_workdir(tmp_path_factory):
+    root = copy_workflow(tmp_path_factory.mktemp("documented"))
+    for name, text in OVERLAYS.items():
+        (root / name).write_text(text)
+    shutil.copy(root / "slurm/site.example.yaml", root / "slurm/site.yaml")
+    return root
+
+
+def report_path(args: list[str]) -> str:
+    preset = next((a.split("=", 1)[1] for a in args if a.startswith("preset=")), "paper")
+    return "results/report.html" if preset == "paper" else f"results/{preset}/report.html"
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_documented_command_works(command, documented_workdir):
+    args = shlex.split(command)
+    word = args[0]
+    if word == "nohup":                                     # nohup bash script > log 2>&1 &
+        args = args[1:args.index(">")] if ">" in args else args[1:]
+        word = args[0]
+    if word == "snakemake":
+        if "--report" in args:                              # needs finished outputs: check the path it names
+            assert args[args.index("--report") + 1] == report_path(args), command
+            return
+        # --sdm conda needs conda on the machine; the dry run checks everything else of the command.
+        args = [a for a in args if a not in ("--sdm", "conda", "--conda-create-envs-only")]
+        # Through bash, so that brace expansion (fig{6,7,9}) happens as in the user's shell.
+        snakemake_args = " ".join(shlex.quote(a) if "{" not in a else a for a in args[1:])
+        result = subprocess.run(["bash", "-c", f"{shlex.quote(sys.executable)} -m snakemake {snakemake_args} -n"],
+                                cwd=documented_workdir, capture_output=True, text=True)
+        assert result.returncode == 0, f"{command}\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}"
+        return
+    if word in ("bash",) or word.startswith("scripts/"):    # long runs or installs: syntax only
+        script = args[1] if word == "bash" else word
+        assert subprocess.run(["bash", "-n", str(ROOT / script)]).returncode == 0, command
+        return
+    if word == "pytest":
+        args = [sys.executable, "-m", "pytest", "--collect-only", "-q", *args[1:]]
+    elif word in ("python", "python3"):
+        args = [sys.executable, *args[1:]] + ([] if "--help" in args else ["--help"])
+    result = subprocess.run(args, cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, f"{command}\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}"
