@@ -28,22 +28,30 @@ done
 python -m revcurse.report fidelity --paper-values resources/paper_values.yaml "${sources[@]}" --selection final \
   --csv $OUT/fidelity.csv --md $OUT/fidelity.md
 
-# bf16 against fp32 on the cells both ran.
-mapfile -t fp32 < <(finished paper_fp32)
-if [ ${#fp32[@]} -gt 0 ]; then
-  both=("${fp32[@]}")
-  for f in "${fp32[@]}"; do both+=("${f/paper_fp32/paper_bf16}"); done
-  python -m revcurse.toy precision-check --evals "${both[@]}" --models "${both[@]/eval.parquet/model.pt}" \
-    --losses $OUT/runs/loss_curves.parquet --csv $OUT/precision_check.csv --md $OUT/precision_check.md
-fi
+# Presets that differ from paper_bf16 in one setting, on the cells and seeds the other preset ran:
+# compare <name> <variant> <baseline> <the other preset> writes <name>.{csv,md} (variant − baseline).
+compared=()
+compare() {
+  mapfile -t other < <(finished "$4")
+  [ ${#other[@]} -gt 0 ] || return 0
+  local both=("${other[@]}")
+  for f in "${other[@]}"; do both+=("${f/$4/paper_bf16}"); done
+  python -m revcurse.toy compare-presets --variant "$2" --baseline "$3" --evals "${both[@]}" \
+    --models "${both[@]/eval.parquet/model.pt}" --losses $OUT/runs/loss_curves_$1.parquet \
+    --csv $OUT/$1.csv --md $OUT/$1.md
+  compared+=("${other[@]}")
+}
+compare precision_check paper_bf16 paper_fp32 paper_fp32                           # docs/toy.md, "Precision"
+compare init_radd paper_bf16_init_radd paper_bf16 paper_bf16_init_radd            # docs/toy.md, "Choices that
+compare init_pytorch paper_bf16_init_pytorch paper_bf16 paper_bf16_init_pytorch   # move the number"
 
 # Per-run Parquet files and the Snakemake benchmark records (wall time per job).
-for f in "${evals[@]}" "${curves[@]}" "${fp32[@]}"; do
+for f in "${evals[@]}" "${curves[@]}" "${compared[@]}"; do
   mkdir -p "$OUT/runs/$(dirname "${f#results/}")" && cp "$f" "$OUT/runs/${f#results/}"
 done
-for preset in paper_bf16 paper_fp32; do
+for preset in paper_bf16 paper_fp32 paper_bf16_init_radd paper_bf16_init_pytorch; do
   [ -d results/$preset/benchmarks ] && mkdir -p $OUT/benchmarks/$preset && cp -r results/$preset/benchmarks/. $OUT/benchmarks/$preset/
 done
 python -m revcurse.toy reference-provenance --out $OUT/provenance.json --benchmarks $OUT/benchmarks
 python -m revcurse.toy reference-readme --fidelity $OUT/fidelity.csv
-echo "shipped $(ls "${evals[@]}" | wc -l) bf16 runs and ${#fp32[@]} fp32 runs into $OUT"
+echo "shipped ${#evals[@]} paper_bf16 runs and ${#compared[@]} runs of the compared presets into $OUT"

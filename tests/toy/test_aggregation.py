@@ -1,5 +1,6 @@
 """Table 2 from per-run evaluation rows: pooled means, intervals and the Markdown header."""
 import pandas as pd
+import pytest
 
 from revcurse.toy.tables import decoding_choices, decoding_choices_markdown, table2, table2_markdown
 from revcurse.data.toy import N_LETTERS
@@ -76,3 +77,30 @@ def test_quick_tables_open_with_the_smoke_test_line_and_paper_tables_do_not():
     curves = pd.DataFrame(curve_rows("mdm", 0, {0: 9, 1500: 2}))
     assert decoding_choices_markdown(decoding_choices(curves)).startswith(bold + "\n\n")
     assert "smoke test" not in decoding_choices_markdown(decoding_choices(curves.assign(preset="paper_bf16")))
+
+
+def test_preset_comparison_is_variant_minus_baseline_with_a_welch_interval():
+    from scipy.stats import ttest_ind
+
+    from revcurse.toy.tables import preset_comparison
+
+    reverse = {"base": [40.0, 50.0, 60.0], "radd": [70.0, 75.0, 95.0]}
+    evals = pd.DataFrame([
+        {"preset": preset, "length": 10, "model": "mdm", "seed": seed, "direction": direction, "letter": letter,
+         "samples": 50, "successes": (value if direction == "reverse" else 99.0) / 2}
+        for preset, values in reverse.items() for seed, value in enumerate(values)
+        for direction in ("forward", "reverse") for letter in ("a", "b")
+    ])
+    losses = pd.DataFrame([
+        {"preset": preset, "length": 10, "model": "mdm", "seed": seed, "step": step, "loss": 1.0 + (preset == "radd")}
+        for preset in reverse for seed in range(3) for step in (100, 1000)
+    ])
+    table = preset_comparison(evals, losses, baseline="base", variant="radd").set_index("metric")
+    row = table.loc["reverse success (%)"]
+    assert row["difference"] == pytest.approx(30.0) and row["variant_seeds"] == row["baseline_seeds"] == 3
+    expected = ttest_ind(reverse["radd"], reverse["base"], equal_var=False)
+    assert row["welch_p"] == pytest.approx(expected.pvalue)
+    assert row["diff_ci95_low"] == pytest.approx(expected.confidence_interval(0.95).low)
+    assert table.loc["loss, last 500 steps", "difference"] == pytest.approx(1.0)
+    # One seed of a preset is no comparison.
+    assert preset_comparison(evals[evals["seed"] == 0], losses, "base", "radd").empty

@@ -197,20 +197,24 @@ def toy_training_curves(args) -> None:
     log.info("decoding choices:\n%s", Path(args.choices_md).read_text())
 
 
-def toy_precision_check(args) -> None:
-    """bf16 against fp32 on the same toy cells and seeds (docs/toy.md, "Precision")."""
-    from revcurse.toy.tables import loss_curves, precision_comparison
+def compare_presets(args) -> None:
+    """Two presets that differ in one setting, on the same toy cells and seeds (docs/toy.md: "Precision",
+    "Choices that move the number")."""
     from revcurse.core.io import read_parquets
+    from revcurse.toy.tables import loss_curves, preset_comparison
 
     evals = read_parquets(args.evals)
     losses = loss_curves(args.models)
-    losses.to_parquet(args.losses, index=False)
-    table = precision_comparison(evals, losses)
+    if args.losses:
+        losses.to_parquet(args.losses, index=False)
+    table = preset_comparison(evals, losses, args.baseline, args.variant)
+    if table.empty:
+        raise SystemExit(f"compare-presets: no cell has two seeds or more of both {args.baseline} and {args.variant}")
     table.to_csv(args.csv, index=False, float_format="%.4f")
     Path(args.md).write_text(
-        "bf16 − fp32 on the same cells and seeds: mean (sd) over seeds, the difference with its Welch 95% "
-        "interval and p-value.\n\n" + table.to_markdown(index=False, floatfmt=".3g") + "\n")
-    log.info("precision check:\n%s", Path(args.md).read_text())
+        f"{args.variant} − {args.baseline} on the same cells and seeds: mean (sd) over seeds, the difference with "
+        "its Welch 95% interval and p-value.\n\n" + table.to_markdown(index=False, floatfmt=".3g") + "\n")
+    log.info("%s against %s:\n%s", args.variant, args.baseline, Path(args.md).read_text())
 
 
 def reference(args) -> None:
@@ -296,13 +300,15 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--config-hash", required=True)
     p.set_defaults(func=toy_training_curves)
 
-    p = sub.add_parser("precision-check", help="bf16 against fp32 on the same toy cells and seeds")
-    p.add_argument("--evals", nargs="+", required=True, help="eval.parquet files of both precisions")
+    p = sub.add_parser("compare-presets", help="two presets differing in one setting, on the same cells and seeds")
+    p.add_argument("--baseline", required=True, help="e.g. paper_fp32")
+    p.add_argument("--variant", required=True, help="e.g. paper_bf16")
+    p.add_argument("--evals", nargs="+", required=True, help="eval.parquet files of both presets")
     p.add_argument("--models", nargs="+", required=True, help="model.pt files of the same runs (loss curves)")
-    p.add_argument("--losses", required=True, help="where to write every run's loss curve (Parquet)")
+    p.add_argument("--losses", help="where to write every run's loss curve (Parquet)")
     p.add_argument("--csv", required=True)
     p.add_argument("--md", required=True)
-    p.set_defaults(func=toy_precision_check)
+    p.set_defaults(func=compare_presets)
 
     p = sub.add_parser("reference-config-hash", help="the config hash Table 2 stamps for a reference/paper preset")
     p.add_argument("preset")

@@ -184,33 +184,37 @@ def loss_curves(runs: Iterable[Path | str]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def precision_comparison(evals: pd.DataFrame, losses: pd.DataFrame, last_steps: int = 500) -> pd.DataFrame:
-    """bf16 against fp32 on the same cells and seeds: per (L, model, metric), each precision's mean
-    and sd over seeds, the difference (bf16 − fp32) with its Welch 95% interval and p-value.
+def preset_comparison(evals: pd.DataFrame, losses: pd.DataFrame, baseline: str, variant: str,
+                      last_steps: int = 500) -> pd.DataFrame:
+    """Two presets that differ in one setting (precision, initialisation, ...) on the same cells and
+    seeds: per (L, model, metric), each preset's mean and sd over seeds, the difference (variant −
+    baseline) with its Welch 95% interval and p-value. Cells without two seeds in both are left out.
 
     Metrics: forward and reverse success (%) of the final evaluation, and the mean training loss
     over the last ``last_steps`` steps (the loss curve's end, where the runs have converged).
     """
     from scipy.stats import ttest_ind
 
-    per_seed = evals.groupby(["precision", "length", "model", "seed", "direction"])[["successes", "samples"]].sum()
+    run = ["preset", "length", "model", "seed"]
+    per_seed = evals.groupby(run + ["direction"])[["successes", "samples"]].sum()
     rates = (100 * per_seed["successes"] / per_seed["samples"]).rename("value").reset_index()
     rates["metric"] = rates["direction"] + " success (%)"
-    tail = losses[losses["step"] > losses.groupby(["precision", "length", "model", "seed"])["step"].transform("max")
-                  - last_steps]
-    final_loss = tail.groupby(["precision", "length", "model", "seed"], as_index=False)["loss"].mean()
+    tail = losses[losses["step"] > losses.groupby(run)["step"].transform("max") - last_steps]
+    final_loss = tail.groupby(run, as_index=False)["loss"].mean()
     final_loss = final_loss.rename(columns={"loss": "value"}).assign(metric=f"loss, last {last_steps} steps")
     values = pd.concat([rates.drop(columns="direction"), final_loss], ignore_index=True)
     rows = []
     for (length, model, metric), cell in values.groupby(["length", "model", "metric"]):
-        by = {p: cell[cell["precision"] == p]["value"] for p in ("fp32", "bf16")}
+        by = {name: cell[cell["preset"] == name]["value"] for name in (baseline, variant)}
         if any(len(v) < 2 for v in by.values()):
             continue
-        test = ttest_ind(by["bf16"], by["fp32"], equal_var=False)
+        test = ttest_ind(by[variant], by[baseline], equal_var=False)
         ci = test.confidence_interval(0.95)
         rows.append({"L": length, "model": model, "metric": metric,
-                     "fp32_mean": by["fp32"].mean(), "fp32_sd": by["fp32"].std(ddof=1), "fp32_seeds": len(by["fp32"]),
-                     "bf16_mean": by["bf16"].mean(), "bf16_sd": by["bf16"].std(ddof=1), "bf16_seeds": len(by["bf16"]),
-                     "difference": by["bf16"].mean() - by["fp32"].mean(), "diff_ci95_low": ci.low,
+                     "baseline": baseline, "baseline_mean": by[baseline].mean(),
+                     "baseline_sd": by[baseline].std(ddof=1), "baseline_seeds": len(by[baseline]),
+                     "variant": variant, "variant_mean": by[variant].mean(),
+                     "variant_sd": by[variant].std(ddof=1), "variant_seeds": len(by[variant]),
+                     "difference": by[variant].mean() - by[baseline].mean(), "diff_ci95_low": ci.low,
                      "diff_ci95_high": ci.high, "welch_p": test.pvalue})
     return pd.DataFrame(rows)
