@@ -103,4 +103,4 @@ def test_preset_comparison_is_variant_minus_baseline_with_a_welch_interval():
     assert row["diff_ci95_low"] == pytest.approx(expected.confidence_interval(0.95).low)
     assert table.loc["loss, last 500 steps", "difference"] == pytest.approx(1.0)
     # One seed of a preset is no comparison.
-    assert preset_comparison(evals[evals["seed"] == 0], losses, "base", "radd").empty
+    assert preset_comparison(evals[evals["seed"] == 0], losses[losses["seed"] == 0], "base", "radd").empty
