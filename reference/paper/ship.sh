@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 OUT=reference/paper
-SMK=(snakemake --configfile config.yaml reference/paper/config.yaml)
+SMK=(snakemake --configfile config.yaml reference/paper/config.yaml --rerun-triggers mtime)   # keeps runs of earlier commits (run.sh)
 finished() { ls results/$1/toy/*/L*/seed*/eval.parquet 2>/dev/null | sort -V; }
 
 mapfile -t evals < <(finished paper_bf16)
