@@ -19,7 +19,12 @@ Prints, for each toy model (MDM, ARM) at each ``--lengths`` (default L = 10 and 
      an hour); then the jobs' ``benchmark:`` records of that run, as below; or
    - ``--from-benchmarks DIR``: the Snakemake ``benchmark:`` records (``s`` column) of the
      train_toy / evaluate_toy jobs a run already wrote, e.g. results/paper_bf16/benchmarks:
-     which cells were found (of the grid of the config given), per-job median and the sum.
+     which cells were found (of the grid of the config given), per-job median and the sum;
+4. with ``--trained MODEL.pt ...``: the evaluation of trained runs (their length, toy.eval's settings
+   and precision), per direction, with the decoding's stop at the target off (the baseline) and on,
+   alternating, ``--repeats`` times: ms min / median, the ratio, and whether the counts are the same
+   (they must be). Random weights rarely produce the target, so only trained runs show what the stop
+   saves.
 
 Model shapes, batch sizes, steps and evaluation settings are the resolved config's: config.yaml,
 then each ``--configfile`` (e.g. reference/paper/config.yaml), then ``--preset``, then ``--set``.
@@ -60,7 +65,7 @@ from revcurse.data.toy import MASK_ID, make_forward_dataset
 from revcurse.toy.model import ToyTransformer
 from revcurse.toy.evaluate import DIRECTIONS, success_counts
 from revcurse.core.devices import autocast, cpu_has_bf16_matmul, resolve_device, resolve_precision
-from revcurse.toy.train import toy_configs, train
+from revcurse.toy.train import load_run, toy_configs, train
 
 REPO = Path(__file__).resolve().parents[1]
 FAST = "bf16"
@@ -144,8 +149,9 @@ def ms_per_step(config: dict, model: str, length: int, precision: str, warmup: i
 
 def ms_per_direction(config: dict, model: str, length: int, precision: str) -> float:
     """Wall ms of ``python -m revcurse.toy evaluate``'s decoding for one direction (26 x samples_per_letter generations,
-    toy.eval's top-k, unmask order and batch), mean of the two directions. Random weights: the
-    decoding does the same work whatever the weights."""
+    toy.eval's top-k, unmask order and batch), mean of the two directions. Random weights, which
+    rarely produce the target: the decoding's stop at the target saves little here (step 4 times it
+    on trained runs)."""
     settings = config["toy"]["eval"]
     device = resolve_device(config["toy"]["train"]["device"])
     model_cfg, _ = toy_configs(toy_train_spec(config, model, length, 0))
@@ -164,6 +170,43 @@ def ms_per_direction(config: dict, model: str, length: int, precision: str) -> f
         decode(direction, settings["samples_per_letter"])
     sync()
     return 1000 * (time.perf_counter() - started) / len(DIRECTIONS)
+
+
+def time_stop_at_target(config: dict, paths: list[Path], device: torch.device, repeats: int) -> list[dict]:
+    """Step 4: each trained run's evaluation without and with the stop at the target (module docstring)."""
+    settings = config["toy"]["eval"]
+    precision = resolve_precision(settings.get("precision", "fp32"), device)
+    print(f"\n4. evaluation of trained runs ({settings['samples_per_letter']} samples per letter, {precision}): "
+          f"decoding without / with the stop at the target, ms per direction (min / median of {repeats})")
+    rows = []
+    for path in paths:
+        model, run = load_run(path, settings["weights"], device)
+        length = run["spec"]["length"]
+        for direction in DIRECTIONS:
+            times: dict[bool, list[float]] = {False: [], True: []}
+            counts: dict[bool, list[int]] = {}
+            for _ in range(repeats):
+                for stop in times:
+                    rng = torch.Generator(device=device).manual_seed(0)
+                    sync()
+                    started = time.perf_counter()
+                    with autocast(precision, device):
+                        frame = success_counts(model, length, direction, settings["samples_per_letter"],
+                                               settings["top_k"], settings["unmask_order"], rng,
+                                               settings.get("batch_size", 2048), stop_at_target=stop)
+                    sync()
+                    times[stop].append(1000 * (time.perf_counter() - started))
+                    counts[stop] = frame["successes"].tolist()
+            off, on = summary(times[False]), summary(times[True])
+            row = {"run": str(path), "L": length, "direction": direction, "without_stop_ms": off, "with_stop_ms": on,
+                   "ratio": off["median"] / on["median"], "success_pct": 100 * sum(counts[True]) / (26 * settings["samples_per_letter"]),
+                   "same_counts": counts[False] == counts[True]}
+            rows.append(row)
+            print(f"  {run['spec']['model']} L={length} seed {run['spec']['seed']} {direction:7s} success "
+                  f"{row['success_pct']:5.1f}%: {off['min']:8.0f} / {off['median']:8.0f}  ->  {on['min']:8.0f} / "
+                  f"{on['median']:8.0f}   x{row['ratio']:.2f}   counts {'same' if row['same_counts'] else 'DIFFER'}",
+                  flush=True)
+    return rows
 
 
 def alternating(measure, repeats: int) -> dict[str, dict]:
@@ -471,6 +514,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--gpu-jobs", type=int, help="--measure-table2: snakemake --resources gpu=N "
                                                      "(toy jobs on a GPU ask for gpu=1: N share the card)")
     parser.add_argument("--keep", action="store_true", help="--measure-table2: keep the temporary copy")
+    parser.add_argument("--trained", type=Path, nargs="+", metavar="MODEL_PT",
+                        help="step 4: trained runs (model.pt) whose evaluation is timed without and with the stop")
     parser.add_argument("--out", help="folder for toy_speed.json and, with --measure-table2, table2/ (Table 2, "
                                       "per-run evaluations, job logs, benchmark records, snakemake.log)")
     args = parser.parse_args(argv)
@@ -504,6 +549,8 @@ def main(argv: list[str] | None = None) -> None:
         print(f"\n3. the whole Table 2 from a run's benchmark records (grid of preset {args.preset})")
         grid = load_config(args.preset, args.configfile, table2_sets(args))["toy"]
         results["table2"] = report_records(args.from_benchmarks, grid)
+    if args.trained:
+        results["stop_at_target"] = time_stop_at_target(config, args.trained, device, args.repeats)
     if args.out:
         Path(args.out).mkdir(parents=True, exist_ok=True)
         (Path(args.out) / "toy_speed.json").write_text(json.dumps(results, indent=1, default=str) + "\n")

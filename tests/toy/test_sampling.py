@@ -57,3 +57,11 @@ def test_stopping_at_the_target_changes_no_outcome(tiny_cfg, order):
     assert torch.equal(stopped[~hit_full], full[~hit_full])
     kept = stopped != MASK_ID
     assert torch.equal(stopped[kept], full[kept]) and (~kept[hit_full]).any()
+
+
+def test_success_counts_are_the_same_with_and_without_the_stop(tiny_cfg):
+    model = ToyTransformer(tiny_cfg(seq_len=8)).eval()
+    count = lambda stop: success_counts(model, 8, "forward", 30, 3, "random", torch.Generator().manual_seed(2), 128,
+                                        stop_at_target=stop)["successes"].tolist()
+    with_stop = count(True)
+    assert with_stop == count(False) and 0 < sum(with_stop) < 26 * 30

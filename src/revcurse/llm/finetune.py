@@ -150,9 +150,10 @@ def _train(backbone: Backbone, examples: list[Example], settings: list[FinetuneS
         for run, mean in enumerate(torch.cat(losses, dim=1).double().mean(dim=1).tolist()):
             epoch_loss[run].append(mean)
         epoch_seconds.append(time.perf_counter() - started)
-        log.info("epoch %d/%d loss %s  %.1f s  %.0f tokens/s", epoch, protocol.epochs,
+        eta_min = sum(epoch_seconds) / len(epoch_seconds) * (protocol.epochs - epoch) / 60
+        log.info("epoch %d/%d loss %s  %.1f s  %.0f tokens/s  ETA %.1f min", epoch, protocol.epochs,
                  " ".join(f"{run_loss[-1]:.4f}" for run_loss in epoch_loss), epoch_seconds[-1],
-                 tokens / epoch_seconds[-1])
+                 tokens / epoch_seconds[-1], eta_min)
         if epoch in saves:
             _save_checkpoint(accelerator, model, optimizer, run_dirs, run_weights, resume_path, {
                 "fingerprint": fingerprint, "epoch": epoch, "epoch_loss": epoch_loss, "epoch_seconds": epoch_seconds},

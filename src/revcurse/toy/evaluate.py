@@ -19,11 +19,17 @@ it would have drawn (the draws of all rows are still made, see ``generate``).
 """
 from __future__ import annotations
 
+import logging
+
 import pandas as pd
 import torch
 
+from revcurse.core.config import derive_seed
+from revcurse.core.progress import Progress
 from revcurse.data.toy import LOWER, MASK_ID, N_LETTERS, lower_id, upper_id
 from revcurse.toy.model import ToyTransformer
+
+log = logging.getLogger("revcurse.toy")
 
 UNMASK_ORDERS = ("random", "confidence", "left_to_right", "parallel")
 DIRECTIONS = ("forward", "reverse")
@@ -101,15 +107,21 @@ def query_tokens(direction: str, letters: torch.Tensor) -> tuple[torch.Tensor, t
 
 @torch.no_grad()
 def success_counts(model: ToyTransformer, length: int, direction: str, samples_per_letter: int,
-                   top_k: int, unmask_order: str, rng: torch.Generator, batch_size: int) -> pd.DataFrame:
-    """Per letter: how many of ``samples_per_letter`` generations contain the target token."""
+                   top_k: int, unmask_order: str, rng: torch.Generator, batch_size: int,
+                   stop_at_target: bool = True) -> pd.DataFrame:
+    """Per letter: how many of ``samples_per_letter`` generations contain the target token.
+
+    ``stop_at_target``: stop decoding a query once its target has appeared (same counts, less work;
+    off only to measure what it saves, benchmarks/toy_speed.py).
+    """
     device = next(model.parameters()).device
     letters = torch.arange(N_LETTERS, device=device).repeat_interleave(samples_per_letter)
     prompts, targets = query_tokens(direction, letters)
     hits = []
     for start in range(0, len(letters), batch_size):
         sl = slice(start, start + batch_size)
-        seq = generate(model, prompts[sl], length, top_k, rng, unmask_order, stop_tokens=targets[sl])
+        seq = generate(model, prompts[sl], length, top_k, rng, unmask_order,
+                       stop_tokens=targets[sl] if stop_at_target else None)
         hits.append((seq[:, 1:] == targets[sl, None]).any(dim=1))
     hit = torch.cat(hits).view(N_LETTERS, samples_per_letter)
     return pd.DataFrame({
@@ -131,25 +143,29 @@ def accuracy_over_training(snapshots: dict[str, list[tuple[int, ToyTransformer]]
     starts from the same generator seed, so two points of a curve differ by their weights,
     not by their sampling noise (common random numbers).
     """
-    from revcurse.core.config import derive_seed
-
-    frames = []
+    plan = []                      # (weights, step, model, unmask orders) of every evaluated snapshot
     for weights, models in snapshots.items():
         last = models[-1][0]
         for step, model in models:
             if step % every and step != last:
                 continue
-            device = next(model.parameters()).device
             if not model.cfg.reads_mask:
                 orders = ["n/a"]
             else:
                 orders = [unmask_order] + [o for o in final_unmask_orders if o != unmask_order] if step == last \
                     else [unmask_order]
-            for order in orders:
-                for direction in DIRECTIONS:
-                    rng = torch.Generator(device=device).manual_seed(
-                        derive_seed(seed, "toy-eval-over-training", direction))
-                    counts = success_counts(model, length, direction, samples_per_letter, top_k,
-                                            "random" if order == "n/a" else order, rng, batch_size)
-                    frames.append(counts.assign(step=step, weights=weights, unmask_order=order))
+            plan.append((weights, step, model, orders))
+    progress = Progress(sum(len(orders) for *_, orders in plan))
+    frames = []
+    for weights, step, model, orders in plan:
+        device = next(model.parameters()).device
+        for order in orders:
+            for direction in DIRECTIONS:
+                rng = torch.Generator(device=device).manual_seed(
+                    derive_seed(seed, "toy-eval-over-training", direction))
+                counts = success_counts(model, length, direction, samples_per_letter, top_k,
+                                        "random" if order == "n/a" else order, rng, batch_size)
+                frames.append(counts.assign(step=step, weights=weights, unmask_order=order))
+            done = len(frames) // len(DIRECTIONS)
+            log.info("%s weights, step %d, %s order; evaluations %s", weights, step, order, progress.line(done))
     return pd.concat(frames, ignore_index=True)
