@@ -4,6 +4,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
+from helpers import workflow
 
 from revcurse.toy.tables import decoding_choices, table2
 from revcurse.core.io import read_parquets
@@ -54,3 +56,13 @@ def test_the_readme_shows_the_shipped_table2_beside_the_papers():
     readme = (REFERENCE.parents[1] / "README.md").read_text()
     block = readme[readme.index(README_START) + len(README_START):readme.index(README_END)]
     assert block.strip() == readme_table2(pd.read_csv(REFERENCE / "fidelity.csv")).strip()
+
+
+@pytest.mark.workflow
+@pytest.mark.parametrize("preset", sorted(yaml.safe_load((REFERENCE / "config.yaml").read_text())["presets"]))
+def test_every_reference_preset_plans_its_runs(preset, workdir):
+    """run.sh's presets pass the workflow's checks (schema, the ablation grid's reference cells) in a dry run."""
+    target = f"results/{preset}/toy/mdm/L10/seed0/eval.parquet"
+    output = workflow.snakemake("-n", "--configfile", "config.yaml", str(REFERENCE / "config.yaml"), "--config",
+                       f"preset={preset}", "--", target, cwd=workdir)
+    assert f"output: {target}" in output
