@@ -54,6 +54,9 @@ def documented_workdir(tmp_path_factory):
     for name, text in OVERLAYS.items():
         (root / name).write_text(text)
     shutil.copy(root / "slurm/site.example.yaml", root / "slurm/site.yaml")
+    (root / "reference/paper").mkdir(parents=True)        # the reference run's overlays
+    for overlay in (ROOT / "reference/paper").glob("*.yaml"):
+        shutil.copy(overlay, root / "reference/paper" / overlay.name)
     return root
 
 
