@@ -80,7 +80,7 @@ def test_documented_command_works(command, documented_workdir):
         args = [a for a in args if a not in ("--sdm", "conda", "--conda-create-envs-only")]
         # Through bash, so that brace expansion (fig{6,7,9}) happens as in the user's shell.
         snakemake_args = " ".join(shlex.quote(a) if "{" not in a else a for a in args[1:])
-        result = subprocess.run(["bash", "-c", f"{shlex.quote(sys.executable)} -m snakemake {snakemake_args} -n"],
+        result = subprocess.run(["bash", "-c", f"{shlex.quote(sys.executable)} -m snakemake -n {snakemake_args}"],
                                 cwd=documented_workdir, capture_output=True, text=True)
         assert result.returncode == 0, f"{command}\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}"
         return
