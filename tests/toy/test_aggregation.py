@@ -102,5 +102,9 @@ def test_preset_comparison_is_variant_minus_baseline_with_a_welch_interval():
     assert row["welch_p"] == pytest.approx(expected.pvalue)
     assert row["diff_ci95_low"] == pytest.approx(expected.confidence_interval(0.95).low)
     assert table.loc["loss, last 500 steps", "difference"] == pytest.approx(1.0)
+    assert set(table["baseline_unlearned_seeds"]) == set(table["variant_unlearned_seeds"]) == {""}
+    unlearned = evals.assign(successes=evals["successes"].where(
+        (evals["preset"] != "radd") | (evals["seed"] != 2) | (evals["direction"] != "forward"), 10.0))
+    assert set(preset_comparison(unlearned, losses, "base", "radd")["variant_unlearned_seeds"]) == {"2"}
     # One seed of a preset is no comparison.
     assert preset_comparison(evals[evals["seed"] == 0], losses[losses["seed"] == 0], "base", "radd").empty

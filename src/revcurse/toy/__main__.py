@@ -201,7 +201,7 @@ def compare_presets(args) -> None:
     """Two presets that differ in one setting, on the same toy cells and seeds (docs/toy.md: "Precision",
     "Choices that move the number")."""
     from revcurse.core.io import read_parquets
-    from revcurse.toy.tables import loss_curves, preset_comparison
+    from revcurse.toy.tables import UNLEARNED_BELOW_FORWARD_PCT, loss_curves, preset_comparison
 
     evals = read_parquets(args.evals)
     losses = loss_curves(args.models)
@@ -213,7 +213,9 @@ def compare_presets(args) -> None:
     table.to_csv(args.csv, index=False, float_format="%.4f")
     Path(args.md).write_text(
         f"{args.variant} − {args.baseline} on the same cells and seeds: mean (sd) over seeds, the difference with "
-        "its Welch 95% interval and p-value.\n\n" + table.to_markdown(index=False, floatfmt=".3g") + "\n")
+        "its Welch 95% interval and p-value. `*_unlearned_seeds`: seeds whose forward success ended below "
+        f"{UNLEARNED_BELOW_FORWARD_PCT:.0f}%: they did not learn the task, so their reverse success measures no "
+        "reversal.\n\n" + table.to_markdown(index=False, floatfmt=".3g") + "\n")
     log.info("%s against %s:\n%s", args.variant, args.baseline, Path(args.md).read_text())
 
 

@@ -13,6 +13,9 @@ from revcurse.core.config import smoke_test_line
 from revcurse.data.toy import N_LETTERS
 
 # Settings recorded with every evaluation and carried into each table row.
+# A toy run whose forward success (the trained direction) ends below this did not learn the task
+# (at paper scale every learned run ends near 100%).
+UNLEARNED_BELOW_FORWARD_PCT = 90.0
 RUN_SETTINGS = ("top_k", "unmask_order", "weights", "preset", "code_version")
 
 
@@ -192,6 +195,8 @@ def preset_comparison(evals: pd.DataFrame, losses: pd.DataFrame, baseline: str, 
 
     Metrics: forward and reverse success (%) of the final evaluation, and the mean training loss
     over the last ``last_steps`` steps (the loss curve's end, where the runs have converged).
+    ``*_unlearned_seeds``: the seeds of the cell whose forward success is below ``UNLEARNED_BELOW_FORWARD_PCT``,
+    runs that did not learn the task, whose reverse number measures no reversal.
     """
     from scipy.stats import ttest_ind
 
@@ -203,6 +208,9 @@ def preset_comparison(evals: pd.DataFrame, losses: pd.DataFrame, baseline: str, 
     final_loss = tail.groupby(run, as_index=False)["loss"].mean()
     final_loss = final_loss.rename(columns={"loss": "value"}).assign(metric=f"loss, last {last_steps} steps")
     values = pd.concat([rates.drop(columns="direction"), final_loss], ignore_index=True)
+    forward = rates[rates["direction"] == "forward"]
+    unlearned = forward[forward["value"] < UNLEARNED_BELOW_FORWARD_PCT].groupby(["preset", "length", "model"])["seed"].apply(
+        lambda seeds: " ".join(map(str, sorted(seeds))))
     rows = []
     for (length, model, metric), cell in values.groupby(["length", "model", "metric"]):
         by = {name: cell[cell["preset"] == name]["value"] for name in (baseline, variant)}
@@ -216,5 +224,7 @@ def preset_comparison(evals: pd.DataFrame, losses: pd.DataFrame, baseline: str, 
                      "variant": variant, "variant_mean": by[variant].mean(),
                      "variant_sd": by[variant].std(ddof=1), "variant_seeds": len(by[variant]),
                      "difference": by[variant].mean() - by[baseline].mean(), "diff_ci95_low": ci.low,
-                     "diff_ci95_high": ci.high, "welch_p": test.pvalue})
+                     "diff_ci95_high": ci.high, "welch_p": test.pvalue,
+                     "baseline_unlearned_seeds": unlearned.get((baseline, length, model), ""),
+                     "variant_unlearned_seeds": unlearned.get((variant, length, model), "")})
     return pd.DataFrame(rows)
