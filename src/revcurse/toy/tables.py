@@ -12,10 +12,10 @@ from scipy.stats import t as t_dist
 from revcurse.core.config import smoke_test_line
 from revcurse.data.toy import N_LETTERS
 
-# Settings recorded with every evaluation and carried into each table row.
 # A toy run whose forward success (the trained direction) ends below this did not learn the task
 # (at paper scale every learned run ends near 100%).
 UNLEARNED_BELOW_FORWARD_PCT = 90.0
+# Settings recorded with every evaluation and carried into each table row.
 RUN_SETTINGS = ("top_k", "unmask_order", "weights", "preset", "code_version")
 
 
