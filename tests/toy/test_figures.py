@@ -364,3 +364,18 @@ def test_quick_presets_reads_the_preset_column_of_every_frame():
 def plt_close(fig) -> None:
     import matplotlib.pyplot as plt
     plt.close(fig)
+
+
+def test_a_long_footer_stays_inside_the_figure():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig = plt.figure(figsize=(5, 4))
+    frame = pd.DataFrame({"preset": ["paper_bf16"] * 3, "seed": [0, 1, 2], "weights": ["ema"] * 3,
+                          "code_version": ["fa583ee6c651", "b69b0f1d2e3a", "0123456789ab"]})
+    plotting.footer(fig, [frame], "weights", extra="pooling per_pair · a long extra note")
+    fig.canvas.draw()
+    text = fig.texts[-1].get_window_extent()
+    assert text.x0 >= 0 and text.x1 <= fig.bbox.x1
+    plt.close(fig)

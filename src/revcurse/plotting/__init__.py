@@ -224,7 +224,10 @@ def footer(fig, frames: list[pd.DataFrame], setting: str, extra: str = "") -> No
 
     note = (f"preset {values('preset')} · seeds {values('seed')} · {setting} {values(setting)} · "
             f"code {values('code_version')}{' · ' + extra if extra else ''}")
-    fig.text(0.01, 0.003, note, fontsize=7, color="0.35", ha="left", va="bottom")
+    # One line across the figure: a long note (several presets or code versions) gets a smaller font
+    # rather than running off the edge (a character is about 0.55 em wide).
+    fits = 0.98 * fig.get_size_inches()[0] * 72 / (0.55 * 7)
+    fig.text(0.01, 0.003, note, fontsize=7 * min(1.0, fits / len(note)), color="0.35", ha="left", va="bottom")
 
 
 # ---------------------------------------------------------------- figures
