@@ -43,20 +43,19 @@ from dataclasses import replace
 from pathlib import Path
 
 import torch
-from accelerate import Accelerator
-
 import yaml
+from accelerate import Accelerator
 
 from revcurse.core.config import resolve_config
 from revcurse.data.relational.build import build_dataset
 from revcurse.data.relational.naming import load_resources
-from revcurse.llm.model.backbone import DTYPES, Backbone, with_seeded_lora, with_stacked_lora
 from revcurse.llm.batches import Example, query_batch
 from revcurse.llm.evaluate import DecodingSettings, generate
 from revcurse.llm.finetune import FinetuneSettings, checkpoint_epochs, finetune, finetune_stack
-from revcurse.llm.plan import grid_runs
+from revcurse.llm.model.backbone import DTYPES, Backbone, with_seeded_lora, with_stacked_lora
 from revcurse.llm.model.registry import ModelSpec
 from revcurse.llm.model.standins import build_standin
+from revcurse.llm.plan import grid_runs
 
 SHAPES = {
     # meta-llama/Llama-3.1-8B: GQA with 8 KV heads.

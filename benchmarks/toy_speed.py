@@ -60,11 +60,11 @@ import torch
 import yaml
 
 from revcurse.core.config import deep_merge, resolve_config
-from revcurse.toy.specs import toy_train_spec
-from revcurse.data.toy import MASK_ID, make_forward_dataset
-from revcurse.toy.model import ToyTransformer
-from revcurse.toy.evaluate import DIRECTIONS, success_counts
 from revcurse.core.devices import autocast, cpu_has_bf16_matmul, resolve_device, resolve_precision
+from revcurse.data.toy import MASK_ID, make_forward_dataset
+from revcurse.toy.evaluate import DIRECTIONS, success_counts
+from revcurse.toy.model import ToyTransformer
+from revcurse.toy.specs import toy_train_spec
 from revcurse.toy.train import load_run, toy_configs, train
 
 REPO = Path(__file__).resolve().parents[1]

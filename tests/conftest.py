@@ -1,10 +1,9 @@
 import pytest
 import torch
 
+from helpers.workflow import copy_workflow, snakemake
 from revcurse.data.toy import MASK_ID, VOCAB_SIZE
 from revcurse.toy.model import ModelConfig
-from helpers.workflow import copy_workflow, snakemake
-
 
 WORKFLOW_FIXTURES = {"quick_all", "workdir"}
 

@@ -10,12 +10,12 @@ import torch
 import yaml
 
 from revcurse.ablation import grid as ablation
-from revcurse.toy.tables import table2
 from revcurse.core.config import resolve_config
-from revcurse.toy.specs import toy_train_spec
 from revcurse.data.toy import MASK_ID
-from revcurse.toy.model import ToyTransformer
 from revcurse.toy.evaluate import generate
+from revcurse.toy.model import ToyTransformer
+from revcurse.toy.specs import toy_train_spec
+from revcurse.toy.tables import table2
 from revcurse.toy.train import toy_configs, training_loss
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -8,8 +8,8 @@ import json
 import pandas as pd
 import pytest
 from test_relational_berglund import BERGLUND, CSV, JUNE
-from helpers.workflow import copy_workflow, snakemake
 
+from helpers.workflow import copy_workflow, snakemake
 from revcurse.data.relational import load_dataset
 
 MODELS = ["standin_llada", "standin_llama"]

@@ -3,15 +3,15 @@ positions; the padding check every MDM passes when it is loaded; the chat templa
 import pytest
 import torch
 import torch.nn.functional as F
-from helpers.llm import COMMIT, local_checkpoint, real_llama, registry_entry, tiny_standin, write_tiny_tokenizer
 
 import revcurse.llm.model.backbone as backbone_module
-from revcurse.llm.model.backbone import Backbone, PaddingMaskError, check_padding_is_ignored, load_backbone
+from helpers.llm import COMMIT, local_checkpoint, real_llama, registry_entry, tiny_standin, write_tiny_tokenizer
 from revcurse.llm.batches import encode_example
+from revcurse.llm.model.backbone import Backbone, PaddingMaskError, check_padding_is_ignored, load_backbone
 from revcurse.llm.model.registry import ModelSpec
-from revcurse.llm.samplers import dream_generate
 from revcurse.llm.model.standins import build_standin
 from revcurse.llm.model.tokenizer import load_standin_tokenizer
+from revcurse.llm.samplers import dream_generate
 
 STANDINS = ["standin_llada", "standin_dream", "standin_llama", "standin_qwen"]
 

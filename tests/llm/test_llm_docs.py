@@ -3,6 +3,7 @@
 import re
 
 import pytest
+
 from helpers.llm import ROOT
 
 DOCS = ["docs/llm.md", "docs/llm_probes.md"]

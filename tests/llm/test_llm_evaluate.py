@@ -1,7 +1,7 @@
 """Exact match after lowercasing and stripping, against the dataset's accepted-answer sets."""
 import pytest
-from helpers.llm import write_tiny_tokenizer
 
+from helpers.llm import write_tiny_tokenizer
 from revcurse.llm.evaluate import answer_text, is_exact_match
 from revcurse.llm.model.tokenizer import load_standin_tokenizer
 

@@ -2,10 +2,10 @@
 import pytest
 import torch
 from accelerate import Accelerator
-from helpers.llm import interrupt_at_batch, tiny_standin, write_tiny_tokenizer, load_adapted_backbone
 from safetensors import safe_open
 from safetensors.torch import load_file
 
+from helpers.llm import interrupt_at_batch, load_adapted_backbone, tiny_standin, write_tiny_tokenizer
 from revcurse.llm.batches import encode_example
 from revcurse.llm.finetune import RESUME_FILE, FinetuneSettings, checkpoint_epochs, finetune
 

@@ -1,9 +1,9 @@
 """LoRA wraps exactly the attention projections of each family, with the registry's target names."""
 import pytest
 import torch
-from helpers.llm import module_tree, registry_entry, tiny_standin
 from transformers import LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM
 
+from helpers.llm import module_tree, registry_entry, tiny_standin
 from revcurse.llm.model.lora import PEFT_PREFIX, attach_lora
 from revcurse.llm.model.standins import build_standin
 

@@ -3,12 +3,12 @@ import math
 
 import pytest
 import torch
-from helpers.llm import write_tiny_tokenizer
 
+from helpers.llm import write_tiny_tokenizer
 from revcurse.llm.batches import Example, PromptFormat, encode_example, training_batch
+from revcurse.llm.model.tokenizer import load_standin_tokenizer
 from revcurse.llm.objectives import (arm_loss_mask, draw_masking_noise, mask_answers, masked_diffusion_loss,
                                      next_token_loss)
-from revcurse.llm.model.tokenizer import load_standin_tokenizer
 
 MASK, PAD = 99, 0
 EXAMPLES = [Example((11, 12, 13), (21, 22, 0, 0)), Example((14, 15), (23, 24, 25, 0))]

@@ -8,13 +8,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 import transformers
-from helpers.llm import registry_entry, tiny_standin, write_tiny_tokenizer, load_adapted_backbone
 
+from helpers.llm import load_adapted_backbone, registry_entry, tiny_standin, write_tiny_tokenizer
 from revcurse.data.relational.records import Statement
-from revcurse.llm.probes.hooks import capture_method, recorded_scores
-from revcurse.llm.probes.figures import FIGURES, excluded_note, llm_attention_correlation, render
-from revcurse.llm.probes.measure import (SCHEMAS, QueryPair, attention_scores, natural_delta, query_pairs, rope_geometry, training_dynamics, validate, with_run_columns)
 from revcurse.llm.model.registry import ModelSpec
+from revcurse.llm.probes.figures import FIGURES, excluded_note, llm_attention_correlation, render
+from revcurse.llm.probes.hooks import capture_method, recorded_scores
+from revcurse.llm.probes.measure import (SCHEMAS, QueryPair, attention_scores, natural_delta, query_pairs,
+                                         rope_geometry, training_dynamics, validate, with_run_columns)
 
 LORA = {"r": 4, "alpha": 8, "dropout": 0.0}
 NAMES = [("Anna Bell", "Carl Dorn"), ("Erik Falk", "Gina Holm"), ("Gina Holm", "Anna Bell"), ("Carl Dorn", "Erik Falk")]

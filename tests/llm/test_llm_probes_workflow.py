@@ -6,16 +6,16 @@ import pandas as pd
 import pytest
 import torch
 import yaml
-from helpers.llm import ROOT, tiny_standin, write_tiny_tokenizer, load_adapted_backbone
 from safetensors.torch import save_file
 from test_llm_probes import LORA, Direction
-from helpers.workflow import job_counts, snakemake
 
 import revcurse.llm.__main__ as llm_main
+from helpers.llm import ROOT, load_adapted_backbone, tiny_standin, write_tiny_tokenizer
+from helpers.workflow import job_counts, snakemake
 from revcurse.core.config import resolve_config
-from revcurse.llm.model.lora import trainable_state
 from revcurse.llm.__main__ import main as llm_cli
 from revcurse.llm.__main__ import selected_checkpoints
+from revcurse.llm.model.lora import trainable_state
 from revcurse.llm.probes.plan import probe_files, probe_runs, probe_spec
 
 FIGURES = ["results/quick/figures/fig6_llm_attention_correlation.png",

@@ -1,11 +1,12 @@
 """The model registry: where weights come from, and the error when they are not here."""
 import pytest
 import torch
-from helpers.llm import COMMIT, local_checkpoint, real_llama, record_revision, registry_entry, tiny_standin
 
+from helpers.llm import COMMIT, local_checkpoint, real_llama, record_revision, registry_entry, tiny_standin
 from revcurse.llm import plan
 from revcurse.llm.model.backbone import load_backbone
-from revcurse.llm.model.registry import (STANDIN_REVISION, MissingWeightsError, ModelSpec, resolve_weights, weights_revision)
+from revcurse.llm.model.registry import (STANDIN_REVISION, MissingWeightsError, ModelSpec, resolve_weights,
+                                         weights_revision)
 from revcurse.llm.model.tokenizer import EOS_TOKEN
 
 OTHER = "fedcba9876543210fedcba9876543210fedcba98"

@@ -4,11 +4,11 @@ import importlib.util
 
 import pytest
 import torch
-from helpers.llm import ROOT, tiny_standin
 
+from helpers.llm import ROOT, tiny_standin
 from revcurse.llm.model.backbone import Backbone
-from revcurse.llm.samplers import dream_generate, llada_generate, transfer_schedule
 from revcurse.llm.model.standins import build_standin
+from revcurse.llm.samplers import dream_generate, llada_generate, transfer_schedule
 
 MASK = 1
 PROMPTS = torch.tensor([[0, 0, 5, 6, 7], [8, 9, 10, 11, 12], [0, 13, 14, 15, 16]])

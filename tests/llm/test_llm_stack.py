@@ -9,13 +9,13 @@ import pytest
 import torch
 import yaml
 from accelerate import Accelerator
-from helpers.llm import ROOT, interrupt_at_batch, tiny_standin, write_tiny_tokenizer
 from safetensors.torch import load_file
 
 import revcurse.llm.plan as plan
-from revcurse.llm.model.backbone import load_backbone, with_seeded_lora, with_stacked_lora
+from helpers.llm import ROOT, interrupt_at_batch, tiny_standin, write_tiny_tokenizer
 from revcurse.llm.batches import encode_example
 from revcurse.llm.finetune import STACK_RESUME_FILE, FinetuneSettings, finetune, finetune_stack
+from revcurse.llm.model.backbone import load_backbone, with_seeded_lora, with_stacked_lora
 from revcurse.llm.model.stacked_lora import StackedLoRALinear
 
 LORA = {"r": 4, "alpha": 8, "dropout": 0.0}

@@ -5,9 +5,9 @@ import re
 
 import pandas as pd
 import pytest
+
 from helpers.llm import COMMIT, record_revision
 from helpers.workflow import job_counts, snakemake
-
 from revcurse.llm.tables import STANDIN_NOTE
 
 REAL_MODELS = ["llada", "llama", "qwen", "dream"]

@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 from snakemake.api import SnakemakeApi
 from snakemake.settings.types import ConfigSettings, OutputSettings, ResourceSettings, StorageSettings
+
 from helpers.workflow import snakemake
 
 QUICK = {"preset": "quick"}

@@ -7,9 +7,9 @@ import pytest
 from scipy.integrate import quad
 
 from revcurse.core import rope
+from revcurse.core.config import REPO_ROOT
 from revcurse.theory import analysis as theory
 from revcurse.theory.__main__ import main as theory_cli
-from revcurse.core.config import REPO_ROOT
 
 BASE = 10000.0
 PAPER_TABLE3 = REPO_ROOT / "resources" / "paper_table3.csv"

@@ -2,8 +2,8 @@
 import pandas as pd
 import pytest
 
-from revcurse.toy.tables import decoding_choices, decoding_choices_markdown, table2, table2_markdown
 from revcurse.data.toy import N_LETTERS
+from revcurse.toy.tables import decoding_choices, decoding_choices_markdown, table2, table2_markdown
 
 
 def evaluation_rows(model: str, length: int, seed: int, forward: int, reverse: int) -> list[dict]:

@@ -3,12 +3,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from revcurse.data.toy import MASK_ID, VOCAB_SIZE, make_forward_dataset
-from revcurse.toy.model import ModelConfig, ToyTransformer, attention_softmax
-from revcurse.toy.evaluate import accuracy_over_training
-from revcurse.toy.train import TrainConfig, train
-from revcurse.core.devices import resolve_precision
 import revcurse.core.devices as devices
+from revcurse.core.devices import resolve_precision
+from revcurse.data.toy import MASK_ID, VOCAB_SIZE, make_forward_dataset
+from revcurse.toy.evaluate import accuracy_over_training
+from revcurse.toy.model import ModelConfig, ToyTransformer, attention_softmax
+from revcurse.toy.train import TrainConfig, train
 
 
 @pytest.mark.parametrize("causal", [False, True])

@@ -8,11 +8,11 @@ import torch
 from PIL import Image
 
 from revcurse import plotting
+from revcurse.core.rope import rope_trace
+from revcurse.data.toy import LOWER, MASK_ID, VOCAB_SIZE
 from revcurse.toy import figures, probes
 from revcurse.toy.__main__ import main as cli
-from revcurse.data.toy import LOWER, MASK_ID, VOCAB_SIZE
 from revcurse.toy.model import ModelConfig, ToyTransformer
-from revcurse.core.rope import rope_trace
 
 ARM_FIELDS = dict(objective="next_token", attention="causal", pos_encoding="learned")
 PROVENANCE = {"config_hash": "cfg", "train_config_hash": "train", "code_version": "test"}

@@ -7,9 +7,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from revcurse.data.toy import MASK_ID, N_LETTERS, PAD_ID, VOCAB, VOCAB_SIZE, make_forward_dataset
 from revcurse.toy import probes
 from revcurse.toy.__main__ import main as cli
-from revcurse.data.toy import MASK_ID, N_LETTERS, PAD_ID, VOCAB, VOCAB_SIZE, make_forward_dataset
 from revcurse.toy.model import ModelConfig, ToyTransformer
 from revcurse.toy.train import TrainConfig, load_snapshots, save_run, save_snapshots, train
 

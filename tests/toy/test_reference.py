@@ -5,10 +5,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from helpers import workflow
 
-from revcurse.toy.tables import decoding_choices, table2
+from helpers import workflow
 from revcurse.core.io import read_parquets
+from revcurse.toy.tables import decoding_choices, table2
 
 REFERENCE = Path(__file__).resolve().parents[2] / "reference/paper"
 

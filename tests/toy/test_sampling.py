@@ -2,8 +2,8 @@ import pytest
 import torch
 
 from revcurse.data.toy import MASK_ID, lower_id, upper_id
-from revcurse.toy.model import ToyTransformer
 from revcurse.toy.evaluate import generate, success_counts, top_k_sample
+from revcurse.toy.model import ToyTransformer
 
 
 def test_top_k_sample_only_draws_from_the_k_best():

@@ -31,8 +31,8 @@ def test_masked_diffusion_loss_is_unbiased_for_mean_token_ce():
 
 
 def small_run(steps=12, **overrides):
-    from revcurse.toy.model import ModelConfig
     from revcurse.data.toy import VOCAB_SIZE
+    from revcurse.toy.model import ModelConfig
 
     model = ModelConfig(vocab_size=VOCAB_SIZE, seq_len=5, d_model=16, n_heads=2, dropout=0.1, never_predict=MASK_ID)
     cfg = dict(steps=steps, batch_size=16, lr=1e-2, warmup_steps=3, grad_clip=0.5, weight_decay=0.0,

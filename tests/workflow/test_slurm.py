@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+
 from helpers.workflow import snakemake
 
 # The job-step plugin strips SLURM_CONF from the environment of the srun it starts, so the

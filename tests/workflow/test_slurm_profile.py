@@ -3,6 +3,7 @@
 import re
 
 import yaml
+
 from helpers.workflow import ROOT, snakemake
 
 SITE_KEYS = re.compile(r"slurm_partition|slurm_account|qos")

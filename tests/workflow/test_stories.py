@@ -8,6 +8,7 @@ import sys
 import time
 
 import pytest
+
 from helpers.workflow import snakemake
 
 QUICK = ("--config", "preset=quick")

@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from revcurse.toy.tables import table2
 from revcurse.core.config import derive_seed, smoke_test_line
 from revcurse.toy.specs import toy_eval_spec, toy_model_fields
+from revcurse.toy.tables import table2
 
 STUDY = "ablation"
 AXES = ("pos_encoding", "attention", "objective", "n_layers")

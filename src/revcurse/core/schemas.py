@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import pandas as pd
 
-
 _DTYPE_CHECKS = {str: pd.api.types.is_string_dtype, int: pd.api.types.is_integer_dtype,
                  float: pd.api.types.is_float_dtype}
 

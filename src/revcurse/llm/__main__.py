@@ -17,12 +17,10 @@ from pathlib import Path
 import pandas as pd
 import torch
 
+from revcurse.core.cli import run_command
 from revcurse.core.config import config_hash
 from revcurse.core.io import write_parquet
-from revcurse.llm.runs import (LLM_PACKAGES, check_trained_revision, direction_records, llm_provenance,
-                               run_backbone)
-
-from revcurse.core.cli import run_command
+from revcurse.llm.runs import LLM_PACKAGES, check_trained_revision, direction_records, llm_provenance, run_backbone
 
 log = logging.getLogger("revcurse.llm")
 
@@ -41,10 +39,9 @@ def finetune_command(args) -> None:
     """One run, or (a list of specs) its seeds stacked over one frozen base: the same files per run."""
     from accelerate import Accelerator
 
+    from revcurse.core.devices import resolve_device
     from revcurse.llm.batches import encode_example
     from revcurse.llm.finetune import FinetuneSettings, finetune, finetune_stack
-
-    from revcurse.core.devices import resolve_device
 
     job = json.loads(args.spec)
     stacked = isinstance(job, list)
@@ -80,9 +77,8 @@ def finetune_command(args) -> None:
 def evaluate_command(args) -> None:
     from safetensors.torch import load_file
 
-    from revcurse.core.progress import Progress
     from revcurse.core.devices import resolve_device
-
+    from revcurse.core.progress import Progress
     from revcurse.llm.evaluate import DecodingSettings, is_exact_match, predict
     from revcurse.llm.model.lora import load_trainable_state
 
@@ -122,7 +118,6 @@ def evaluate_command(args) -> None:
 
 def tables_command(args) -> None:
     from revcurse.core.io import read_parquets
-
     from revcurse.llm.tables import SEED_TABLES, seed_level, seed_table_markdown, table1, table1_markdown
 
     seeds = seed_level(read_parquets(args.inputs)).assign(config_hash=args.config_hash)
@@ -205,7 +200,6 @@ def measure_command(args) -> None:
 
 def figure_command(args) -> None:
     from revcurse.core.provenance import provenance
-
     from revcurse.llm.probes.figures import read_probe_tables, render
 
     versions = provenance()

@@ -12,9 +12,8 @@ from dataclasses import dataclass
 import torch
 
 from revcurse.data.relational import normalize_answer
-
-from revcurse.llm.model.backbone import Backbone
 from revcurse.llm.batches import query_batch
+from revcurse.llm.model.backbone import Backbone
 from revcurse.llm.samplers import dream_generate, greedy_generate, llada_generate
 
 

@@ -30,12 +30,12 @@ from typing import Callable
 import torch
 
 from revcurse.core.config import derive_seed
-
-from revcurse.llm.model.backbone import Backbone
 from revcurse.llm.batches import Example, TrainingBatch, training_batch
+from revcurse.llm.model.backbone import Backbone
 from revcurse.llm.model.lora import load_trainable_state, trainable_state
-from revcurse.llm.objectives import (arm_loss_mask, draw_masking_noise, mask_answers, masked_diffusion_loss, next_token_loss)
 from revcurse.llm.model.stacked_lora import run_adapters, stacked_runs
+from revcurse.llm.objectives import (arm_loss_mask, draw_masking_noise, mask_answers, masked_diffusion_loss,
+                                     next_token_loss)
 
 log = logging.getLogger("revcurse.llm")
 

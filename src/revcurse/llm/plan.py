@@ -9,7 +9,6 @@ from __future__ import annotations
 import sys
 
 from revcurse.data.relational import TASKS
-
 from revcurse.llm.model.registry import MissingWeightsError, ModelSpec, check_weights, resolve_weights
 
 TASK_OF = {dataset_direction: task for task, dataset_direction in TASKS.items()}

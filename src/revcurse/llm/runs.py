@@ -2,12 +2,11 @@
 from __future__ import annotations
 
 from importlib import metadata
+from pathlib import Path
 
 import torch
 
 from revcurse.core.provenance import provenance
-from pathlib import Path
-
 
 LLM_PACKAGES = ("transformers", "peft", "accelerate", "tokenizers")
 

@@ -16,7 +16,6 @@ import pandas as pd
 
 from revcurse.core.config import smoke_test_line
 from revcurse.data.relational import TASKS
-
 from revcurse.llm.model.registry import STANDIN_REVISION
 
 SEED_TABLES = {"table4": "parent_child", "table5": "person_description", "table6": "trex"}

@@ -27,7 +27,6 @@ from scipy.special import expit, logsumexp, softmax
 
 from revcurse.core.rope import rope_frequencies, rope_rotation, rope_trace, rope_trace_limit
 
-
 TABLE3_KEYS = ["delta", "num_planes", "threshold"]
 
 

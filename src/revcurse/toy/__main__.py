@@ -13,11 +13,10 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from revcurse.core.config import config_hash, derive_seed
-from revcurse.core.provenance import provenance
-from revcurse.core.io import write_parquet
-
 from revcurse.core.cli import run_command
+from revcurse.core.config import config_hash, derive_seed
+from revcurse.core.io import write_parquet
+from revcurse.core.provenance import provenance
 
 log = logging.getLogger("revcurse")
 
@@ -61,10 +60,10 @@ def toy_train(args) -> None:
 
 
 def toy_eval(args) -> None:
-    from revcurse.data.toy import N_LETTERS
-    from revcurse.core.progress import Progress
-    from revcurse.toy.evaluate import DIRECTIONS, success_counts
     from revcurse.core.devices import autocast, resolve_device, resolve_precision
+    from revcurse.core.progress import Progress
+    from revcurse.data.toy import N_LETTERS
+    from revcurse.toy.evaluate import DIRECTIONS, success_counts
     from revcurse.toy.train import load_run
 
     spec = json.loads(args.spec)
@@ -95,8 +94,8 @@ def toy_eval(args) -> None:
 
 def toy_eval_over_training(args) -> None:
     """Forward/reverse success of a run's snapshots (toy.eval_over_training), raw and EMA weights."""
-    from revcurse.toy.evaluate import accuracy_over_training
     from revcurse.core.devices import autocast, resolve_device, resolve_precision
+    from revcurse.toy.evaluate import accuracy_over_training
     from revcurse.toy.train import load_snapshots
 
     spec = json.loads(args.spec)
@@ -125,9 +124,9 @@ def toy_eval_over_training(args) -> None:
 
 def toy_probe(args) -> None:
     """One measurement of one run (revcurse.toy.probes.MEASUREMENTS), at every snapshot or at the end."""
+    from revcurse.core.devices import resolve_device
     from revcurse.toy.probes import MEASUREMENTS, measure, with_run_columns
     from revcurse.toy.train import load_run, load_snapshots
-    from revcurse.core.devices import resolve_device
 
     spec = json.loads(args.spec)
     names, source = MEASUREMENTS[args.measurement]
@@ -168,7 +167,8 @@ def toy_figure(args) -> None:
 
 def table2(args) -> None:
     from revcurse.core.io import read_parquets
-    from revcurse.toy.tables import table2 as build_table2, table2_markdown
+    from revcurse.toy.tables import table2 as build_table2
+    from revcurse.toy.tables import table2_markdown
 
     evals = read_parquets(args.inputs)
     table = build_table2(evals, read_parquets(args.curves) if args.curves else None)
@@ -181,10 +181,10 @@ def table2(args) -> None:
 
 def toy_training_curves(args) -> None:
     """Accuracy over training (figure) and the decoding-choice table, from the runs' curves."""
-    from revcurse.toy.tables import decoding_choices, decoding_choices_markdown
     from revcurse.core.io import read_parquets
-    from revcurse.toy.figures import ACCURACY_FIGURES
     from revcurse.plotting import render_figure
+    from revcurse.toy.figures import ACCURACY_FIGURES
+    from revcurse.toy.tables import decoding_choices, decoding_choices_markdown
 
     curves = read_parquets(args.inputs)
     versions = provenance()

@@ -20,10 +20,10 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
+from revcurse.plotting import (DIRECTION_COLORS, MODEL_KEYS, MODEL_LINESTYLES, SNAPSHOTS, Frames, band_line,
+                               coinciding_directions, correlation_snapshots, direction_curves, footer, render_figure,
+                               seed_summary)
 from revcurse.toy.probes import SCHEMAS, validate
-from revcurse.plotting import (DIRECTION_COLORS, MODEL_KEYS, MODEL_LINESTYLES, SNAPSHOTS, Frames, band_line, coinciding_directions,
-                               correlation_snapshots, direction_curves, footer, render_figure, seed_summary)
-
 
 
 def after_initialisation(frame: pd.DataFrame) -> pd.DataFrame:

@@ -34,10 +34,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from revcurse.data.toy import LOWER, MASK_ID, N_LETTERS, PAD_ID, VOCAB, lower_id, upper_id
-from revcurse.toy.model import ModelConfig, ToyTransformer
-from revcurse.toy.evaluate import DIRECTIONS
 from revcurse.core.schemas import check_table
+from revcurse.data.toy import LOWER, MASK_ID, N_LETTERS, PAD_ID, VOCAB, lower_id, upper_id
+from revcurse.toy.evaluate import DIRECTIONS
+from revcurse.toy.model import ModelConfig, ToyTransformer
 
 # Sequences per forward pass are capped so that tokens × members stays near this many.
 TOKENS_PER_PASS = 2**16

@@ -22,8 +22,8 @@ from typing import Callable, Sequence
 import torch
 import torch.nn.functional as F
 
-from revcurse.toy.model import ModelConfig, ToyTransformer
 from revcurse.core.devices import autocast, resolve_device, resolve_precision
+from revcurse.toy.model import ModelConfig, ToyTransformer
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,6 @@ import sys
 from pathlib import Path
 
 from revcurse.core.provenance import provenance
-
 from revcurse.data.relational.audit import AuditFailure, audit_manifests
 from revcurse.data.relational.build import DATASETS, build_dataset
 from revcurse.data.relational.cards import render_card

@@ -24,7 +24,8 @@ import re
 from pathlib import Path
 
 from revcurse.data.relational.naming import NameRegistry
-from revcurse.data.relational.records import (DatasetIntegrityError, Direction, RelationalDataset, Statement, load_dataset, normalize_answer)
+from revcurse.data.relational.records import (DatasetIntegrityError, Direction, RelationalDataset, Statement,
+                                              load_dataset, normalize_answer)
 
 
 class AuditFailure(RuntimeError):

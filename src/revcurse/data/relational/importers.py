@@ -21,8 +21,10 @@ from pathlib import Path
 
 from revcurse.data.relational.naming import NameFactory, NameRegistry, seeded_order
 from revcurse.data.relational.phrasing import parent_child_directions, trex_direction
-from revcurse.data.relational.reading import (InputError, read_csv_rows, read_jsonl_objects, read_jsonl_rows, require_strings)
-from revcurse.data.relational.records import (DatasetParts, Entity, Fact, Statement, flat_counts, make_direction, name_tokens, sha256_file)
+from revcurse.data.relational.reading import (InputError, read_csv_rows, read_jsonl_objects, read_jsonl_rows,
+                                              require_strings)
+from revcurse.data.relational.records import (DatasetParts, Entity, Fact, Statement, flat_counts, make_direction,
+                                              name_tokens, sha256_file)
 
 __all__ = ["InputError", "import_parent_child", "import_person_description", "import_trex"]
 

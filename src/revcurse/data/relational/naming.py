@@ -13,7 +13,6 @@ from typing import Callable, Iterable, TypeVar
 import yaml
 
 from revcurse.core.config import REPO_ROOT, derive_seed
-
 from revcurse.data.relational.records import name_tokens
 
 RESOURCE_DIR = REPO_ROOT / "resources" / "relational"

@@ -29,7 +29,6 @@ from pathlib import Path
 import torch
 
 from revcurse.core.config import derive_seed
-
 from revcurse.llm.batches import PromptFormat
 from revcurse.llm.model.lora import attach_lora, trainable_state
 from revcurse.llm.model.registry import STANDIN_REVISION, ModelSpec, resolve_weights, weights_revision

@@ -11,7 +11,6 @@ from __future__ import annotations
 import torch
 
 from revcurse.core.config import derive_seed
-
 from revcurse.llm.model.registry import ModelSpec
 
 ARCHITECTURES = ("llama", "qwen2")

@@ -39,10 +39,9 @@ import pandas as pd
 import torch
 
 from revcurse.core.schemas import check_table
-
-from revcurse.llm.probes.hooks import recorded_scores
-from revcurse.llm.model.backbone import Backbone
 from revcurse.llm.batches import PromptFormat
+from revcurse.llm.model.backbone import Backbone
+from revcurse.llm.probes.hooks import recorded_scores
 
 DIRECTIONS = ("forward", "reverse")
 CONTEXTS = ("entity", "sequence")
