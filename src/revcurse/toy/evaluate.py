@@ -78,10 +78,13 @@ def generate(model: ToyTransformer, prompts: torch.Tensor, length: int, top_k: i
         order = 1 + torch.rand(n, length - 1, generator=rng, device=device).argsort(dim=1)
     running = torch.ones(n, dtype=torch.bool, device=device)
     for step in range(length - 1):
-        logits = torch.zeros(n, length, model.cfg.vocab_size, device=device)
-        live = running.nonzero().squeeze(1)
-        if len(live):
-            logits[live] = model(seq[live][None])[0].float()             # [N, L, V]
+        if running.all():                                              # no row has stopped: no gather
+            logits = model(seq[None])[0].float()                       # [N, L, V]
+        else:
+            logits = torch.zeros(n, length, model.cfg.vocab_size, device=device)
+            live = running.nonzero().squeeze(1)
+            if len(live):
+                logits[live] = model(seq[live][None])[0].float()
         if unmask_order == "confidence":
             token, prob = top_k_sample(logits.flatten(0, 1), top_k, rng)
             prob = prob.view(n, length).masked_fill(seq != MASK_ID, -1.0)
