@@ -59,7 +59,8 @@ def test_stacked_members_equal_solo_models(tiny_cfg, init):
 
 
 def test_initialisations_follow_their_recipes(tiny_cfg):
-    """gpt2: N(0, 0.02) and zero biases; radd: zero output layer, ±1/sqrt(fan_in) elsewhere; pytorch: N(0, 1) embeddings."""
+    """gpt2: N(0, 0.02) and zero biases; radd: as RADD's code (zero output layer and attention biases,
+    LayerNorm biases at 1, ±1/sqrt(fan_in) elsewhere); pytorch: N(0, 1) embeddings."""
     made = {init: dict(ToyTransformer(tiny_cfg(init=init, d_model=64)).named_parameters())
             for init in ("gpt2", "radd", "pytorch")}
     gpt2, radd, pytorch = made["gpt2"], made["radd"], made["pytorch"]
@@ -71,8 +72,11 @@ def test_initialisations_follow_their_recipes(tiny_cfg):
     assert radd["blocks.0.mlp.up.bias"].abs().max() > 0.1
     assert radd["tok_emb"].abs().max() <= 64 ** -0.5
     assert abs(pytorch["tok_emb"].std() - 1.0) < 0.1 and pytorch["head.weight"].abs().max() > 0.1
-    for init in made:   # LayerNorm: unit gain, zero bias
-        assert (made[init]["ln_out.weight"] == 1).all() and not made[init]["ln_out.bias"].any()
+    assert not radd["blocks.0.attn.qkv.bias"].any() and not radd["blocks.0.attn.out.bias"].any()
+    for init in made:   # LayerNorm: unit gain; bias 1 under radd (RADD's LayerNormWot), else 0
+        for ln in ("ln_out", "blocks.0.ln_attn", "blocks.0.ln_mlp"):
+            assert (made[init][f"{ln}.weight"] == 1).all()
+            assert (made[init][f"{ln}.bias"] == (1.0 if init == "radd" else 0.0)).all(), (init, ln)
 
 
 @pytest.mark.parametrize("bad, message", [

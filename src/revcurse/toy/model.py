@@ -243,24 +243,29 @@ class ToyTransformer(nn.Module):
 
         * ``gpt2``: Normal(0, 0.02) weights and embeddings, residual output projections scaled by
           1/sqrt(2·n_layers), zero biases;
-        * ``radd``: as the SEDD code RADD is built on: embeddings kaiming-uniform (±1/sqrt(d_model)),
-          linear weights and biases PyTorch's default (±1/sqrt(fan_in)), the output layer zero;
+        * ``radd``: as RADD's code (``model/transformer.py``): embeddings kaiming-uniform
+          (±1/sqrt(d_model)), linear weights and MLP biases PyTorch's default (±1/sqrt(fan_in)),
+          attention biases 0 (RADD's attention has none), the output layer zero, and LayerNorm
+          biases at 1 (RADD's ``LayerNormWot`` starts its bias at ones, unlike SEDD's bias-free one);
         * ``pytorch``: PyTorch's defaults: nn.Embedding's Normal(0, 1), nn.Linear's ±1/sqrt(fan_in).
 
-        LayerNorm gains start at 1 and biases at 0 in all three (SEDD's LayerNorm has no bias).
+        LayerNorm gains start at 1 in all three, and biases at 0 except under ``radd``.
         """
         if len(init_rng) != self.ensemble:
             raise ValueError(f"need {self.ensemble} init generators, got {len(init_rng)}")
         residual_std = 0.02 / math.sqrt(2 * self.cfg.n_layers)
         for name, param in self.named_parameters():
+            is_bias = name.endswith("bias")
             if "ln_" in name:
-                continue                        # LayerNorm keeps its constant init
-            layer, is_bias = name.rsplit(".", 1)[0], name.endswith("bias")
+                if is_bias:
+                    param.fill_(1.0 if self.cfg.init == "radd" else 0.0)
+                continue                        # LayerNorm gains keep their constant 1
+            layer = name.rsplit(".", 1)[0]
             fan_in = self.get_parameter(f"{layer}.weight").shape[1] if "." in name else self.cfg.d_model
             if self.cfg.init == "gpt2":
                 std = residual_std if name.endswith(("attn.out.weight", "mlp.down.weight")) else 0.02
                 kind, scale = ("zero", 0.0) if is_bias else ("normal", std)
-            elif self.cfg.init == "radd" and layer == "head":
+            elif self.cfg.init == "radd" and (layer == "head" or (is_bias and ".attn." in name)):
                 kind, scale = "zero", 0.0
             elif name in ("tok_emb", "pos_emb") and self.cfg.init == "pytorch":
                 kind, scale = "normal", 1.0
