@@ -21,13 +21,14 @@ run paper_bf16 arm "10" "0 1 2"
 run paper_fp32 mdm "10" "0 1 2 3 4" eval.parquet      # precision check at L = 10
 run paper_bf16 mdm "40" "0 1 2"
 run paper_bf16 mdm "20 30" "0 1 2"
-run paper_bf16_init_radd mdm "10" "0 1 2" eval.parquet     # initialisation, L = 10
-run paper_bf16_init_pytorch mdm "10" "0 1 2" eval.parquet
+run paper_bf16_init_radd mdm "10" "0 1 2"                  # initialisation, L = 10 (with accuracy over training)
+run paper_bf16_init_pytorch mdm "10" "0 1 2"
 run paper_bf16 mdm "40" "3 4"
 run paper_bf16 arm "20 30 40" "0"
 run paper_bf16 mdm "20 30" "3 4"
-run paper_bf16 arm "20 30 40" "1 2"
 run paper_bf16 arm "10" "3 4"
-run paper_bf16_init_radd mdm "40" "0 1 2" eval.parquet     # initialisation, L = 40
-run paper_bf16_init_pytorch mdm "40" "0 1 2" eval.parquet
+run paper_bf16_init_pytorch mdm "40" "0 1 2" eval.parquet  # initialisation, L = 40
+run paper_bf16_init_radd mdm "40" "0 1 2" eval.parquet
+run paper_bf16 arm "20 30 40" "1 2"
+run paper_bf16 arm "20 30 40" "3 4"
 echo "=== $(date -u +%FT%TZ) done"

@@ -39,10 +39,13 @@ compare() {
   [ ${#other[@]} -gt 0 ] || return 0
   local both=("${other[@]}")
   for f in "${other[@]}"; do both+=("${f/$4/paper_bf16}"); done
+  local curves=() f   # the accuracy over training of the runs that have it (best over training, per cell)
+  for f in "${both[@]/eval.parquet/accuracy_over_training.parquet}"; do [ -f "$f" ] && curves+=("$f"); done
+  [ ${#curves[@]} -gt 0 ] && curves=(--curves "${curves[@]}")
   python -m revcurse.toy compare-presets --variant "$2" --baseline "$3" --evals "${both[@]}" \
-    --models "${both[@]/eval.parquet/model.pt}" --losses $OUT/runs/loss_curves_$1.parquet \
+    --models "${both[@]/eval.parquet/model.pt}" "${curves[@]}" --losses $OUT/runs/loss_curves_$1.parquet \
     --csv $OUT/$1.csv --md $OUT/$1.md
-  compared+=("${other[@]}")
+  compared+=("${other[@]}" "${curves[@]:1}")
 }
 compare precision_check paper_bf16 paper_fp32 paper_fp32                           # docs/toy.md, "Precision"
 compare init_radd paper_bf16_init_radd paper_bf16 paper_bf16_init_radd            # docs/toy.md, "Choices that
@@ -57,4 +60,4 @@ for preset in paper_bf16 paper_fp32 paper_bf16_init_radd paper_bf16_init_pytorch
 done
 python -m revcurse.toy reference-provenance --out $OUT/provenance.json --benchmarks $OUT/benchmarks
 python -m revcurse.toy reference-readme --fidelity $OUT/fidelity.csv
-echo "shipped ${#evals[@]} paper_bf16 runs and ${#compared[@]} runs of the compared presets into $OUT"
+echo "shipped ${#evals[@]} paper_bf16 runs and ${#compared[@]} files of the compared presets into $OUT"

@@ -108,3 +108,28 @@ def test_preset_comparison_is_variant_minus_baseline_with_a_welch_interval():
     assert set(preset_comparison(unlearned, losses, "base", "radd")["variant_unlearned_seeds"]) == {"2"}
     # One seed of a preset is no comparison.
     assert preset_comparison(evals[evals["seed"] == 0], losses[losses["seed"] == 0], "base", "radd").empty
+
+
+def test_preset_comparison_adds_the_best_over_training_of_each_preset():
+    """Each preset's per-seed peak, read as Table 2's best (EMA, random order, step > 0), not the
+    other preset's and not step 0."""
+    from revcurse.toy.tables import preset_comparison
+
+    peak = {"base": 60.0, "radd": 20.0}          # reverse success at step 200; 5% elsewhere, 90% at step 0
+    settings = {"top_k": 3, "unmask_order": "random", "weights": "ema", "code_version": "x"}
+    evals = pd.DataFrame([
+        {"preset": preset, "length": 10, "model": "mdm", "seed": seed, "direction": direction, "letter": "a",
+         "samples": 100, "successes": 50 + seed, **settings}
+        for preset in peak for seed in range(2) for direction in ("forward", "reverse")])
+    curves = pd.DataFrame([
+        {"preset": preset, "length": 10, "model": "mdm", "seed": seed, "direction": "reverse", "letter": "a",
+         "step": step, "samples": 100, **settings, "weights": weights,
+         "successes": 90.0 if step == 0 else peak[preset] + seed if (step, weights) == (200, "ema") else 5.0}
+        for preset in peak for seed in range(2) for step in (0, 100, 200, 300) for weights in ("ema", "raw")])
+    losses = pd.DataFrame([{"preset": p, "length": 10, "model": "mdm", "seed": s, "step": 100, "loss": 1.0 + s}
+                           for p in peak for s in range(2)])
+    table = preset_comparison(evals, losses, "base", "radd", curves).set_index("metric")
+    row = table.loc["reverse success, best over training (%)"]
+    assert (row["baseline_mean"], row["variant_mean"]) == (pytest.approx(60.5), pytest.approx(20.5))
+    assert row["difference"] == pytest.approx(-40.0)
+    assert "reverse success, best over training (%)" not in preset_comparison(evals, losses, "base", "radd")["metric"].values

@@ -207,7 +207,8 @@ def compare_presets(args) -> None:
     losses = loss_curves(args.models)
     if args.losses:
         losses.to_parquet(args.losses, index=False)
-    table = preset_comparison(evals, losses, args.baseline, args.variant)
+    curves = read_parquets(args.curves) if args.curves else None
+    table = preset_comparison(evals, losses, args.baseline, args.variant, curves)
     if table.empty:
         raise SystemExit(f"compare-presets: no cell has two seeds or more of both {args.baseline} and {args.variant}")
     table.to_csv(args.csv, index=False, float_format="%.4f")
@@ -307,6 +308,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--variant", required=True, help="e.g. paper_bf16")
     p.add_argument("--evals", nargs="+", required=True, help="eval.parquet files of both presets")
     p.add_argument("--models", nargs="+", required=True, help="model.pt files of the same runs (loss curves)")
+    p.add_argument("--curves", nargs="+", help="accuracy_over_training.parquet files of both presets' runs: adds "
+                   "the best over training of each direction")
     p.add_argument("--losses", help="where to write every run's loss curve (Parquet)")
     p.add_argument("--csv", required=True)
     p.add_argument("--md", required=True)

@@ -188,13 +188,15 @@ def loss_curves(runs: Iterable[Path | str]) -> pd.DataFrame:
 
 
 def preset_comparison(evals: pd.DataFrame, losses: pd.DataFrame, baseline: str, variant: str,
-                      last_steps: int = 500) -> pd.DataFrame:
+                      curves: pd.DataFrame | None = None, last_steps: int = 500) -> pd.DataFrame:
     """Two presets that differ in one setting (precision, initialisation, ...) on the same cells and
     seeds: per (L, model, metric), each preset's mean and sd over seeds, the difference (variant −
     baseline) with its Welch 95% interval and p-value. Cells without two seeds in both are left out.
 
-    Metrics: forward and reverse success (%) of the final evaluation, and the mean training loss
-    over the last ``last_steps`` steps (the loss curve's end, where the runs have converged).
+    Metrics: forward and reverse success (%) of the final evaluation, the mean training loss over
+    the last ``last_steps`` steps (the loss curve's end, where the runs have converged) and, given the
+    accuracy over training (``curves``), each direction's best over training as Table 2 reads it
+    (``best_over_training``): whether a setting moves the peak or only where training ends.
     ``*_unlearned_seeds``: the seeds of the cell whose forward success is below ``UNLEARNED_BELOW_FORWARD_PCT``,
     runs that did not learn the task, whose reverse number measures no reversal.
     """
@@ -207,7 +209,14 @@ def preset_comparison(evals: pd.DataFrame, losses: pd.DataFrame, baseline: str, 
     tail = losses[losses["step"] > losses.groupby(run)["step"].transform("max") - last_steps]
     final_loss = tail.groupby(run, as_index=False)["loss"].mean()
     final_loss = final_loss.rename(columns={"loss": "value"}).assign(metric=f"loss, last {last_steps} steps")
-    values = pd.concat([rates.drop(columns="direction"), final_loss], ignore_index=True)
+    values = [rates.drop(columns="direction"), final_loss]
+    if curves is not None:
+        weights = _values(evals["weights"][evals["weights"] != "raw"]) or "raw"
+        order = _values(evals["unmask_order"][evals["unmask_order"] != "n/a"]) or "random"
+        best = pd.concat([best_over_training(runs, weights, order) for _, runs in curves.groupby("preset")])
+        values.append(best.assign(value=100 * best["successes"] / best["samples"],
+                                  metric=best["direction"] + " success, best over training (%)")[run + ["value", "metric"]])
+    values = pd.concat(values, ignore_index=True)
     forward = rates[rates["direction"] == "forward"]
     unlearned = forward[forward["value"] < UNLEARNED_BELOW_FORWARD_PCT].groupby(["preset", "length", "model"])["seed"].apply(
         lambda seeds: " ".join(map(str, sorted(seeds))))
