@@ -21,7 +21,7 @@ python -m revcurse.toy training-curves --inputs "${curves[@]}" --png $OUT/figure
   --pdf $OUT/figures/toy_accuracy_over_training.pdf --csv $OUT/figures/toy_accuracy_over_training.csv \
   --choices-csv $OUT/toy_decoding_choices.csv --choices-md $OUT/toy_decoding_choices.md --config-hash "$hash"
 sources=(--source table2=$OUT/table2.csv --source table3=results/table3.csv)
-# The probe figures made with probes_L10.yaml (README), where they exist; the fidelity report reads 3, 4, 5, 13.
+# The probe figures made with probes.yaml (README), where they exist; the fidelity report reads 3, 4, 5, 13.
 for fig in fig3 fig4 fig5 fig11 fig12 fig13; do
   csv=$(ls results/figures/${fig}_*.csv 2>/dev/null | head -1 || true)
   [ -z "$csv" ] && continue
