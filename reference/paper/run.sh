@@ -30,8 +30,8 @@ run paper_bf16 arm "10" "3 4"
 run paper_bf16_init_pytorch mdm "40" "0 1" eval.parquet    # initialisation, L = 40: two seeds first
 run paper_bf16_init_radd mdm "40" "0 1" eval.parquet
 run paper_bf16 arm "20" "1 2"                              # the runs the probes at L = 20 need (README)
-run paper_bf16 arm "30 40" "1 2"
 run paper_bf16_init_pytorch mdm "40" "2" eval.parquet
 run paper_bf16_init_radd mdm "40" "2" eval.parquet
+run paper_bf16 arm "30 40" "1 2"
 run paper_bf16 arm "20 30 40" "3 4"
 echo "=== $(date -u +%FT%TZ) done"

@@ -105,7 +105,12 @@ def test_preset_comparison_is_variant_minus_baseline_with_a_welch_interval():
     assert set(table["baseline_unlearned_seeds"]) == set(table["variant_unlearned_seeds"]) == {""}
     unlearned = evals.assign(successes=evals["successes"].where(
         (evals["preset"] != "radd") | (evals["seed"] != 2) | (evals["direction"] != "forward"), 10.0))
-    assert set(preset_comparison(unlearned, losses, "base", "radd")["variant_unlearned_seeds"]) == {"2"}
+    without_seed2 = preset_comparison(unlearned, losses, "base", "radd").set_index("metric")
+    assert set(without_seed2["variant_unlearned_seeds"]) == {"2"}
+    # Seed 2 learned nothing: the reverse row averages seeds 0 and 1 only, forward keeps all three.
+    assert without_seed2.loc["reverse success (%)", "variant_seeds"] == 2
+    assert without_seed2.loc["reverse success (%)", "variant_mean"] == pytest.approx(72.5)
+    assert without_seed2.loc["forward success (%)", "variant_seeds"] == 3
     # One seed of a preset is no comparison.
     assert preset_comparison(evals[evals["seed"] == 0], losses[losses["seed"] == 0], "base", "radd").empty
 
@@ -119,7 +124,7 @@ def test_preset_comparison_adds_the_best_over_training_of_each_preset():
     settings = {"top_k": 3, "unmask_order": "random", "weights": "ema", "code_version": "x"}
     evals = pd.DataFrame([
         {"preset": preset, "length": 10, "model": "mdm", "seed": seed, "direction": direction, "letter": "a",
-         "samples": 100, "successes": 50 + seed, **settings}
+         "samples": 100, "successes": 95 + seed, **settings}
         for preset in peak for seed in range(2) for direction in ("forward", "reverse")])
     curves = pd.DataFrame([
         {"preset": preset, "length": 10, "model": "mdm", "seed": seed, "direction": "reverse", "letter": "a",

@@ -216,7 +216,7 @@ def compare_presets(args) -> None:
         f"{args.variant} − {args.baseline} on the same cells and seeds: mean (sd) over seeds, the difference with "
         "its Welch 95% interval and p-value. `*_unlearned_seeds`: seeds whose forward success ended below "
         f"{UNLEARNED_BELOW_FORWARD_PCT:.0f}%: they did not learn the task, so their reverse success measures no "
-        "reversal.\n\n" + table.to_markdown(index=False, floatfmt=".3g") + "\n")
+        "reversal and the reverse rows leave them out (`*_seeds`: the seeds each row averages).\n\n" + table.to_markdown(index=False, floatfmt=".3g") + "\n")
     log.info("%s against %s:\n%s", args.variant, args.baseline, Path(args.md).read_text())
 
 
