@@ -50,6 +50,12 @@ def best_over_training(curves: pd.DataFrame, weights: str, unmask_order: str) ->
     return per_step.drop_duplicates(["length", "model", "direction", "seed"]).drop(columns="rate")
 
 
+def evaluated_decoding(evals: pd.DataFrame) -> tuple[str, str]:
+    """The MDM weights and unmasking order the final evaluation used (raw / random where only the ARM ran)."""
+    weights = _values(evals["weights"][evals["weights"] != "raw"]) or "raw"
+    return weights, _values(evals["unmask_order"][evals["unmask_order"] != "n/a"]) or "random"
+
+
 def table2(evals: pd.DataFrame, curves: pd.DataFrame | None = None) -> pd.DataFrame:
     """Toy success rates (%) per (L, model, direction, selection) over seeds.
 
@@ -63,9 +69,7 @@ def table2(evals: pd.DataFrame, curves: pd.DataFrame | None = None) -> pd.DataFr
     """
     selections = [evals.assign(selection="final", step=pd.NA)]
     if curves is not None:
-        weights = _values(evals["weights"][evals["weights"] != "raw"]) or "raw"
-        order = _values(evals["unmask_order"][evals["unmask_order"] != "n/a"]) or "random"
-        selections.append(best_over_training(curves, weights, order).assign(selection="best"))
+        selections.append(best_over_training(curves, *evaluated_decoding(evals)).assign(selection="best"))
     runs = pd.concat(selections, ignore_index=True)
     keys = ["length", "model", "direction", "selection"]
     per_seed = runs.groupby(keys + ["seed"], as_index=False).agg(
@@ -213,9 +217,8 @@ def preset_comparison(evals: pd.DataFrame, losses: pd.DataFrame, baseline: str, 
     final_loss = final_loss.rename(columns={"loss": "value"}).assign(metric=f"loss, last {last_steps} steps")
     values = [rates.drop(columns="direction"), final_loss]
     if curves is not None:
-        weights = _values(evals["weights"][evals["weights"] != "raw"]) or "raw"
-        order = _values(evals["unmask_order"][evals["unmask_order"] != "n/a"]) or "random"
-        best = pd.concat([best_over_training(runs, weights, order) for _, runs in curves.groupby("preset")])
+        decoding = evaluated_decoding(evals)
+        best = pd.concat([best_over_training(runs, *decoding) for _, runs in curves.groupby("preset")])
         values.append(best.assign(value=100 * best["successes"] / best["samples"],
                                   metric=best["direction"] + " success, best over training (%)")[run + ["value", "metric"]])
     values = pd.concat(values, ignore_index=True)
