@@ -15,7 +15,7 @@ from revcurse.toy.__main__ import main as cli
 from revcurse.toy.model import ModelConfig, ToyTransformer
 
 ARM_FIELDS = dict(objective="next_token", attention="causal", pos_encoding="learned")
-PROVENANCE = {"config_hash": "cfg", "train_config_hash": "train", "code_version": "test"}
+PROVENANCE = {"precision": "fp32", "config_hash": "cfg", "train_config_hash": "train", "code_version": "test"}
 
 
 def random_model(length, seed, **fields):

@@ -1,7 +1,11 @@
 """Probes of toy models: snapshots, schemas and shapes, and each measurement against a direct computation."""
 import json
 import math
+import subprocess
+import sys
+from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -93,9 +97,10 @@ def trained_runs(tmp_path_factory):
     return runs
 
 
-def probe_via_cli(run_dir, measurement, tmp_path):
+def probe_via_cli(run_dir, measurement, tmp_path, every=50, precision="fp32"):
     names, source = probes.MEASUREMENTS[measurement]
-    spec = {"preset": "test", "study": "toy", "model": run_dir.name, "length": LENGTH, "seed": 7, "weights": "ema"}
+    spec = {"preset": "test", "study": "toy", "model": run_dir.name, "length": LENGTH, "seed": 7, "weights": "ema",
+            "every": every, "precision": precision}
     checkpoint = run_dir / ("model.pt" if source == "final" else "snapshots.pt")
     outs = {name: tmp_path / f"{name}.parquet" for name in names}
     cli(["probe", measurement, "--spec", json.dumps(spec), "--checkpoint", str(checkpoint), "--device", "cpu",
@@ -131,6 +136,22 @@ def test_each_probe_writes_its_schema_with_one_row_per_measurement(trained_runs,
         key = [c for c in ("step", "letter", "direction", "mask_pos", "upper_pos", "head", "position")
                if c in frame]
         assert not frame.duplicated(key).any(), f"{name}: rows are not one per measurement"
+
+
+def test_the_probes_read_the_snapshots_every_so_many_steps_and_the_last(trained_runs, tmp_path):
+    frames = probe_via_cli(trained_runs["mdm"], "training_dynamics", tmp_path, every=100)
+    for name, frame in frames.items():
+        assert sorted(frame["step"].unique()) == [0, 100, 150], name
+
+
+def test_bf16_probes_are_labelled_and_close_to_fp32(trained_runs, tmp_path):
+    fp32 = probe_via_cli(trained_runs["mdm"], "attention", tmp_path / "fp32")["attention"]
+    bf16 = probe_via_cli(trained_runs["mdm"], "attention", tmp_path / "bf16", precision="bf16")["attention"]
+    assert fp32["precision"].eq("fp32").all() and bf16["precision"].eq("bf16").all()
+    assert not np.array_equal(fp32["score"], bf16["score"])          # the arithmetic did change
+    # bf16 keeps 8 bits of mantissa: scores agree to about 1e-5 in correlation, weights to a few 1e-3 on average
+    assert np.corrcoef(fp32["score"], bf16["score"])[0, 1] > 0.9999
+    assert (fp32["weight"] - bf16["weight"]).abs().mean() < 0.005
 
 
 def test_attention_probe_covers_every_placement_in_both_directions(trained_runs, tmp_path):
@@ -281,3 +302,9 @@ def test_reverse_positions_exclude_the_pad_and_the_correct_token_from_the_best_w
     others = probs[2].clone()
     others[[PAD_ID, VOCAB.index("b")]] = 0
     assert row["prob_best_wrong"] == pytest.approx(others.max().item(), rel=1e-6)
+
+
+def test_the_probe_cost_benchmark_runs_and_prints_both_precisions():
+    script = Path(__file__).parents[2] / "benchmarks" / "toy_probe_cost.py"
+    out = subprocess.run([sys.executable, str(script), "--tiny"], capture_output=True, text=True, check=True).stdout
+    assert "fp32/bf16" in out and "score correlation" in out and "every 500 steps" in out

@@ -12,14 +12,7 @@ wildcard_constraints:
 
 # Lambdas rather than defs: `snakemake --lint` asks rule files not to define functions.
 toy_probe_spec = lambda wildcards: as_json(
-    {
-        "preset": PRESET,
-        "study": wildcards.study,
-        "model": wildcards.model,
-        "length": int(wildcards.L),
-        "seed": int(wildcards.seed),
-        "weights": TOY["eval"]["weights"],  # the weights Table 2 evaluates
-    }
+    toy_specs.toy_probe_spec(config, wildcards.study, wildcards.model, int(wildcards.L), int(wildcards.seed))
 )
 # Probe tables of the grid runs (toy.models × lengths × seeds, in the config's order),
 # optionally of some models only.

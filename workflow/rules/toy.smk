@@ -10,11 +10,12 @@ if not set(TOY["attention_only"]["models"]) <= set(TOY["models"]):
     )
 
 _snapshot_every = TOY["train"].get("snapshot_every")
-if not _snapshot_every or TOY["eval_over_training"]["every"] % _snapshot_every:
-    raise ValueError(
-        f"config.yaml: toy.eval_over_training.every = {TOY['eval_over_training']['every']}; expected a multiple "
-        f"of toy.train.snapshot_every ({TOY['train'].get('snapshot_every')}): only snapshots can be evaluated"
-    )
+for _reader in ("eval_over_training", "probes"):
+    if not _snapshot_every or TOY[_reader]["every"] % _snapshot_every:
+        raise ValueError(
+            f"config.yaml: toy.{_reader}.every = {TOY[_reader]['every']}; expected a multiple "
+            f"of toy.train.snapshot_every ({_snapshot_every}): only snapshots can be read"
+        )
 
 rule toy_dataset:
     output:

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from revcurse.core.config import derive_seed, smoke_test_line
-from revcurse.toy.specs import toy_eval_spec, toy_model_fields
+from revcurse.toy.specs import toy_eval_spec, toy_model_fields, toy_probe_spec
 from revcurse.toy.tables import table2
 
 STUDY = "ablation"
@@ -175,8 +175,7 @@ def eval_spec(config: dict, cell: Cell, seed: int) -> dict:
 
 def probe_spec(config: dict, cell: Cell, seed: int) -> dict:
     """As probes.smk's spec for a grid run, with the ablation as study."""
-    return {"preset": config["preset"], "study": STUDY, "model": cell.name, "length": config["ablation"]["length"],
-            "seed": seed, "weights": config["toy"]["eval"]["weights"]}
+    return toy_probe_spec(config, STUDY, cell.name, config["ablation"]["length"], seed)
 
 
 def grid_record(config: dict) -> dict:

@@ -123,10 +123,11 @@ def toy_eval_over_training(args) -> None:
 
 
 def toy_probe(args) -> None:
-    """One measurement of one run (revcurse.toy.probes.MEASUREMENTS), at every snapshot or at the end."""
-    from revcurse.core.devices import resolve_device
+    """One measurement of one run (revcurse.toy.probes.MEASUREMENTS), at the snapshots every
+    ``spec["every"]`` steps and the last, or at the end, in ``spec["precision"]``."""
+    from revcurse.core.devices import autocast, resolve_device, resolve_precision
     from revcurse.toy.probes import MEASUREMENTS, measure, with_run_columns
-    from revcurse.toy.train import load_run, load_snapshots
+    from revcurse.toy.train import every_and_last, load_run, load_snapshots
 
     spec = json.loads(args.spec)
     names, source = MEASUREMENTS[args.measurement]
@@ -134,19 +135,23 @@ def toy_probe(args) -> None:
     if sorted(outs) != sorted(names):
         raise SystemExit(f"probe {args.measurement}: --out must name {list(names)}, got {sorted(outs)}")
     device = resolve_device(args.device)
+    precision = resolve_precision(spec["precision"], device)
     if source == "final":
         model, run = load_run(Path(args.checkpoint), spec["weights"], device)
         models = [(run["step"], model)]
     else:
         models, run = load_snapshots(Path(args.checkpoint), spec["weights"], device)
+        models = every_and_last(models, spec["every"])
     tables: dict[str, list[pd.DataFrame]] = {name: [] for name in names}
     for step, model in models:
-        for name, frame in measure(args.measurement, model, spec["length"]).items():
+        with autocast(precision, device):
+            measured = measure(args.measurement, model, spec["length"])
+        for name, frame in measured.items():
             tables[name].append(frame.assign(step=step))
     versions = provenance()
     run_columns = {**{key: spec[key] for key in ("preset", "study", "model", "length", "seed")},
                    "weights": run["weights_used"]}
-    stamp = {"config_hash": config_hash(spec), "train_config_hash": run["config_hash"],
+    stamp = {"precision": precision, "config_hash": config_hash(spec), "train_config_hash": run["config_hash"],
              "code_version": versions["code_version"]}
     for name, frames in tables.items():
         frame = with_run_columns(pd.concat(frames, ignore_index=True), name, run_columns, stamp)

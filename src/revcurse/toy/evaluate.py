@@ -28,6 +28,7 @@ from revcurse.core.config import derive_seed
 from revcurse.core.progress import Progress
 from revcurse.data.toy import LOWER, MASK_ID, N_LETTERS, lower_id, upper_id
 from revcurse.toy.model import ToyTransformer
+from revcurse.toy.train import every_and_last
 
 log = logging.getLogger("revcurse.toy")
 
@@ -149,9 +150,7 @@ def accuracy_over_training(snapshots: dict[str, list[tuple[int, ToyTransformer]]
     plan = []                      # (weights, step, model, unmask orders) of every evaluated snapshot
     for weights, models in snapshots.items():
         last = models[-1][0]
-        for step, model in models:
-            if step % every and step != last:
-                continue
+        for step, model in every_and_last(models, every):
             if not model.cfg.reads_mask:
                 orders = ["n/a"]
             else:

@@ -44,7 +44,7 @@ TOKENS_PER_PASS = 2**16
 
 # ---------------------------------------------------------------- schemas
 RUN_COLUMNS = {"preset": str, "study": str, "model": str, "length": int, "seed": int, "weights": str, "step": int}
-PROVENANCE_COLUMNS = {"config_hash": str, "train_config_hash": str, "code_version": str}
+PROVENANCE_COLUMNS = {"precision": str, "config_hash": str, "train_config_hash": str, "code_version": str}
 SCHEMAS: dict[str, dict[str, type]] = {
     "attention": {
         **RUN_COLUMNS, "layer": int, "head": int, "letter": str, "direction": str,

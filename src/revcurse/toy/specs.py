@@ -29,3 +29,10 @@ def toy_eval_spec(config: dict, model: str, length: int, seed: int) -> dict:
 def toy_eval_over_training_spec(config: dict, model: str, length: int, seed: int) -> dict:
     """Accuracy over training: decoding as toy.eval, schedule and sample count of toy.eval_over_training."""
     return {**toy_eval_spec(config, model, length, seed), "over_training": config["toy"]["eval_over_training"]}
+
+
+def toy_probe_spec(config: dict, study: str, model: str, length: int, seed: int) -> dict:
+    """A probe job's spec: the run, the weights Table 2 evaluates, and toy.probes' snapshot schedule and arithmetic."""
+    probes = config["toy"]["probes"]
+    return {"preset": config["preset"], "study": study, "model": model, "length": length, "seed": seed,
+            "weights": config["toy"]["eval"]["weights"], "every": probes["every"], "precision": probes["precision"]}

@@ -355,3 +355,9 @@ def load_snapshots(path: Path, weights: str = "ema",
         model, payload["weights_used"] = _model_with(payload["model_config"], snap["weights"], weights, device)
         models.append((snap["step"], model))
     return models, payload
+
+
+def every_and_last(models: list[tuple[int, ToyTransformer]], every: int) -> list[tuple[int, ToyTransformer]]:
+    """The (step, model) pairs of ``load_snapshots`` at multiples of ``every`` steps, and the last."""
+    last = models[-1][0]
+    return [(step, model) for step, model in models if step % every == 0 or step == last]
