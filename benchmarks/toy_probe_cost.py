@@ -1,13 +1,13 @@
 """Cost and precision of the toy probes (toy.probes.every, toy.probes.precision; docs/probes.md).
 
-For one trained run's snapshots.pt, on its last snapshot: the attention and training-dynamics
+For each trained run's snapshots.pt given, on its last snapshot: the attention and training-dynamics
 probes in fp32 and in bf16 (autocast, as training and evaluation), alternating ``--repeats`` times;
 prints seconds per snapshot (min / median, and the fp32 / bf16 ratio of the medians), how far bf16
 moves what the figures read (the attention score's correlation with fp32, the softmax weight's and
 the gradient cosine's largest and mean change, the ground-truth probability's largest change), and
 one run's probe cost at each snapshot schedule (fp32 every snapshot: the baseline).
 
-    python benchmarks/toy_probe_cost.py results/paper_bf16/toy/mdm/L40/seed0/snapshots.pt --threads 1
+    python benchmarks/toy_probe_cost.py results/paper_bf16/toy/mdm/L{20,40}/seed0/snapshots.pt --threads 1
 A CPU smoke run (a few seconds; an untrained quick-sized model):
     python benchmarks/toy_probe_cost.py --tiny
 """
@@ -36,35 +36,16 @@ def timed(fn, precision: str):
     return time.perf_counter() - start, out
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("snapshots", nargs="?", help="a run's snapshots.pt (an MDM: the attention probe reads [M])")
-    p.add_argument("--weights", default="ema")
-    p.add_argument("--repeats", type=int, default=1)
-    p.add_argument("--threads", type=int, default=None)
-    p.add_argument("--every", type=int, nargs="+", default=[100, 500], help="snapshot schedules to cost")
-    p.add_argument("--tiny", action="store_true", help="an untrained L = 6 model instead of a run")
-    args = p.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    if args.tiny:
-        length, steps = 6, list(range(0, 101, 50))
-        cfg = ModelConfig(vocab_size=VOCAB_SIZE, seq_len=length, d_model=32, n_heads=2, never_predict=MASK_ID)
-        model = ToyTransformer(cfg, init_rng=[torch.Generator().manual_seed(0)]).eval()
-    elif args.snapshots:
-        models, run = load_snapshots(args.snapshots, args.weights, "cpu")
-        steps, model, length = [s for s, _ in models], models[-1][1], run["spec"]["length"]
-    else:
-        p.error("give a snapshots.pt or --tiny")
+def report(model: ToyTransformer, length: int, steps: list[int], repeats: int, schedules: list[int]) -> None:
     probes = {"attention": lambda: attention_probe(model, length), "training_dynamics": lambda: training_dynamics(model, length)}
     seconds = {(probe, prec): [] for probe in probes for prec in PRECISIONS}
     outputs = {}
-    for _ in range(args.repeats):
+    for _ in range(repeats):
         for probe, fn in probes.items():
             for prec in PRECISIONS:
                 elapsed, outputs[probe, prec] = timed(fn, prec)
                 seconds[probe, prec].append(elapsed)
-    print(f"L = {length}, step {steps[-1]}, {torch.get_num_threads()} thread(s), {args.repeats} repeat(s)")
+    print(f"L = {length}, step {steps[-1]}, {torch.get_num_threads()} thread(s), {repeats} repeat(s)")
     median = {key: statistics.median(v) for key, v in seconds.items()}
     for probe in probes:
         cells = "  ".join(f"{prec} {min(seconds[probe, prec]):.2f} / {median[probe, prec]:.2f} s" for prec in PRECISIONS)
@@ -78,10 +59,35 @@ def main() -> None:
     print(f"bf16 vs fp32, training dynamics: |cosine change| max {cosine.max():.4f} mean {cosine.mean():.5f}, "
           f"|probability change| max {(qa['probability'] - qb['probability']).abs().max():.4f}")
     per_snapshot = {prec: sum(median[probe, prec] for probe in probes) for prec in PRECISIONS}
-    for every in args.every:
+    for every in schedules:
         probed = sum(1 for s in steps if s % every == 0 or s == steps[-1])
         cells = "  ".join(f"{prec} {probed * per_snapshot[prec] / 60:.1f} min" for prec in PRECISIONS)
         print(f"one run, every {every} steps ({probed} of {len(steps)} snapshots): {cells}")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("snapshots", nargs="*", help="runs' snapshots.pt (MDMs: the attention probe reads [M])")
+    p.add_argument("--weights", default="ema")
+    p.add_argument("--repeats", type=int, default=1)
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--every", type=int, nargs="+", default=[100, 500], help="snapshot schedules to cost")
+    p.add_argument("--tiny", action="store_true", help="an untrained L = 6 model instead of a run")
+    args = p.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.tiny:
+        cfg = ModelConfig(vocab_size=VOCAB_SIZE, seq_len=6, d_model=32, n_heads=2, never_predict=MASK_ID)
+        runs = [(6, list(range(0, 101, 50)), ToyTransformer(cfg, init_rng=[torch.Generator().manual_seed(0)]).eval())]
+    elif args.snapshots:
+        runs = []
+        for path in args.snapshots:
+            models, run = load_snapshots(path, args.weights, "cpu")
+            runs.append((run["spec"]["length"], [s for s, _ in models], models[-1][1]))
+    else:
+        p.error("give snapshots.pt files or --tiny")
+    for length, steps, model in runs:
+        report(model, length, steps, args.repeats, args.every)
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ for fig in fig3 fig4 fig5 fig11 fig12 fig13; do
   case $fig in fig3|fig4|fig5|fig13) sources+=(--source $fig=$csv) ;; esac
 done
 python -m revcurse.report fidelity --paper-values resources/paper_values.yaml "${sources[@]}" --selection final \
-  --csv $OUT/fidelity.csv --md $OUT/fidelity.md
+  --config-hash "$hash" --csv $OUT/fidelity.csv --md $OUT/fidelity.md
 
 # Presets that differ from paper_bf16 in one setting, on the cells and seeds the other preset ran:
 # compare <name> <variant> <baseline> <the other preset> writes <name>.{csv,md} (variant − baseline).

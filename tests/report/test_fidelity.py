@@ -227,9 +227,10 @@ def test_cli_writes_report_with_missing_sources_not_run(tmp_path, monkeypatch):
     table2_frame().to_csv(table2, index=False)
     csv, md = tmp_path / "fidelity.csv", tmp_path / "fidelity.md"
     cli(["fidelity", "--paper-values", str(VALUES), "--source", f"table2={table2}",
-         "--source", f"fig3={tmp_path / 'absent.csv'}", "--csv", str(csv), "--md", str(md)])
+         "--source", f"fig3={tmp_path / 'absent.csv'}", "--config-hash", "abc", "--csv", str(csv), "--md", str(md)])
     table = pd.read_csv(csv, keep_default_na=False)
-    assert list(table.columns) == fidelity.COLUMNS
+    assert list(table.columns) == fidelity.COLUMNS + ["config_hash", "code_version"]
+    assert table["config_hash"].eq("abc").all() and table["code_version"].str.len().gt(0).all()
     rows = table.set_index("id")
     assert rows.loc["table2/L10/mdm/reverse/final", "verdict"] == "agrees"
     assert rows.loc["table2/L10/arm/forward/final", "verdict"] == "differs"

@@ -1,7 +1,10 @@
 """The workflow as users call it: dry runs, the cluster profile, and the quick toy stage end to end."""
+import json
 import re
 
 import pandas as pd
+import pyarrow.parquet as pq
+from PIL import Image
 
 from helpers.workflow import job_counts, snakemake
 
@@ -78,3 +81,18 @@ def test_rerun_one_seed_touches_only_its_jobs(quick_all):
                        cwd=quick_all)
     assert job_counts(output) == {"train_toy": 1, "evaluate_toy": 1, "evaluate_toy_over_training": 1, "table2": 1}
     assert f"output: {target}" in output
+
+
+def test_every_output_of_a_quick_run_names_its_code_version(quick_all):
+    """Tables as columns, Parquet files and figures (PNG, PDF) in their metadata. The datasets are left
+    out: their manifest identifies them (sha256, generator version), the same bytes under every commit."""
+    results = quick_all / "results/quick"
+    for csv in results.rglob("*.csv"):
+        columns = pd.read_csv(csv, nrows=1).columns
+        assert {"config_hash", "code_version"} <= set(columns), csv
+    for parquet in results.rglob("*.parquet"):
+        assert "code_version" in (pq.read_schema(parquet).metadata or {}).get(b"revcurse", b"").decode(), parquet
+    for png in results.rglob("*.png"):
+        assert "code_version" in json.loads(Image.open(png).info["revcurse"]), png
+    for pdf in results.rglob("*.pdf"):
+        assert b"code_version" in pdf.read_bytes(), pdf

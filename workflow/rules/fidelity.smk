@@ -41,6 +41,7 @@ rule fidelity:
             f"--source {name}={input[name]}" for name in [*FIDELITY_REQUIRED, *FIDELITY_FIGURES] if name in input.keys()
         ),
         selection="final",  # Table 2 rows compared; the other selection is shown, not counted
+        config_hash=config_hash(TOY),  # as Table 2; Table 3 brings its own (fidelity.md lists each source's)
     log:
         f"{LOG_DIR}/fidelity.log",
     benchmark:
@@ -49,4 +50,5 @@ rule fidelity:
         ENV_ANALYSIS
     shell:
         "python -m revcurse.report fidelity --paper-values {input.paper_values} {params.sources} "
-        "--selection {params.selection} --csv {output.csv} --md {output.md} > {log} 2>&1"
+        "--selection {params.selection} --config-hash {params.config_hash} --csv {output.csv} --md {output.md} "
+        "> {log} 2>&1"

@@ -226,6 +226,8 @@ def per_seed_table(grid: dict, probes: pd.DataFrame, evals: pd.DataFrame) -> pd.
     counts = counts.reset_index().rename(columns={"model": "cell"})
     for direction in ("forward", "reverse"):
         counts[f"{direction}_pct"] = 100 * counts[f"{direction}_successes"] / counts[f"{direction}_samples"]
+    code = evals.groupby(["model", "seed"])["code_version"].agg(lambda v: ", ".join(sorted(set(v))))
+    counts = counts.merge(code.reset_index().rename(columns={"model": "cell"}), on=["cell", "seed"])
     axes = pd.DataFrame([{"cell": c["name"], "paper_model": c["paper_model"] or "", **{a: c[a] for a in AXES}}
                          for c in grid["cells"]])
     return axes.merge(counts, on="cell").merge(probes, on=["cell", "seed"])
@@ -438,10 +440,13 @@ def figure(per_seed: pd.DataFrame, grid: dict, code_versions: list[str]):
 
 def write_outputs(grid: dict, csv: Path, per_seed_csv: Path, md: Path, png: Path, pdf: Path,
                   stamp: dict) -> pd.DataFrame:
-    """Read every cell's runs and write the table, the per-seed values, the conclusion and the figure."""
+    """Read every cell's runs and write the table, the per-seed values, the conclusion and the figure
+    (``stamp`` as columns of the tables, with the package versions in the figure's metadata)."""
     import matplotlib
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+
+    from revcurse.core.provenance import provenance
+    from revcurse.plotting import save_figure
 
     probes, evals = read_cell_runs(grid)
     per_seed = per_seed_table(grid, probes, evals)
@@ -453,9 +458,5 @@ def write_outputs(grid: dict, csv: Path, per_seed_csv: Path, md: Path, png: Path
     per_seed.assign(**stamp).to_csv(per_seed_csv, index=False, float_format="%.4f")
     md.write_text(conclusion_markdown(grid, table, effects))
     code_versions = sorted({v for versions in table["code_version"] for v in versions.split(", ")})
-    fig = figure(per_seed, grid, code_versions)
-    provenance = json.dumps(stamp, sort_keys=True)
-    fig.savefig(png, dpi=150, metadata={"revcurse": provenance})
-    fig.savefig(pdf, metadata={"Subject": provenance})
-    plt.close(fig)
+    save_figure(figure(per_seed, grid, code_versions), png, pdf, {**stamp, **provenance()}, dpi=150)
     return table

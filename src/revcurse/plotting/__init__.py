@@ -253,24 +253,32 @@ def draw_figure(figures: dict[str, tuple[Callable, tuple[str, ...]]], name: str,
     return fig, table
 
 
+def save_figure(fig, png: Path | str, pdf: Path | str, provenance: dict, dpi: int = 170) -> None:
+    """Save ``fig`` as PNG and PDF with ``provenance`` (JSON) in their metadata: the PNG text key
+    ``revcurse`` and the PDF ``Subject``, the carriers every figure of the pipeline uses; close it."""
+    import json
+
+    import matplotlib.pyplot as plt
+
+    record = json.dumps(provenance, sort_keys=True)
+    for path in (png, pdf):
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(png, dpi=dpi, metadata={"revcurse": record})
+    fig.savefig(pdf, metadata={"Subject": record})
+    plt.close(fig)
+
+
 def render_figure(figures: dict[str, tuple[Callable, tuple[str, ...]]], name: str, frames: Frames, settings: dict,
                   png: Path, pdf: Path, csv: Path, stamp: dict, versions: dict) -> pd.DataFrame:
     """Draw ``figures[name]`` (``draw_figure``: a quick-preset figure carries a visible marker) and
     save it as PNG and PDF, with ``stamp``, the package ``versions`` and ``settings`` in their
     metadata, and its plotted values as CSV with ``stamp`` columns."""
-    import json
-
     import matplotlib
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
     fig, table = draw_figure(figures, name, frames, settings)
-    for path in (png, pdf, csv):
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-    provenance = json.dumps({**stamp, **versions, "settings": settings}, sort_keys=True)
-    fig.savefig(png, dpi=170, metadata={"revcurse": provenance})
-    fig.savefig(pdf, metadata={"Subject": provenance})
-    plt.close(fig)
+    save_figure(fig, png, pdf, {**stamp, **versions, "settings": settings})
+    Path(csv).parent.mkdir(parents=True, exist_ok=True)
     table = table.assign(**stamp)
     table.to_csv(csv, index=False)
     return table

@@ -13,13 +13,15 @@ log = logging.getLogger("revcurse")
 
 def fidelity(args) -> None:
     """The paper's printed values next to ours, with a verdict (revcurse.report.fidelity, docs/fidelity.md)."""
+    from revcurse.core.provenance import provenance
     from revcurse.report.fidelity import compare, load_paper_values, markdown, read_sources
 
     paths = dict(item.split("=", 1) for item in args.source or [])
     sources = read_sources(paths)
     table = compare(load_paper_values(args.paper_values), sources, args.selection)
     Path(args.csv).parent.mkdir(parents=True, exist_ok=True)
-    table.to_csv(args.csv, index=False)
+    stamp = {"config_hash": args.config_hash, "code_version": provenance()["code_version"]}
+    table.assign(**stamp).to_csv(args.csv, index=False)
     Path(args.md).write_text(markdown(table, sources, paths, args.selection))
     log.info("fidelity: %s", table[table["primary"]]["verdict"].value_counts().to_dict())
 
@@ -42,6 +44,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--source", action="append", metavar="NAME=PATH",
                    help="one of our outputs (table2, table3, fig3, fig4, fig5, fig13); a missing one is 'not run'")
     p.add_argument("--selection", choices=["final", "best"], default="final", help="Table 2 rows compared")
+    p.add_argument("--config-hash", required=True, help="hash of the toy config (as Table 2), a column of the CSV")
     p.add_argument("--csv", required=True)
     p.add_argument("--md", required=True)
     p.set_defaults(func=fidelity)

@@ -37,10 +37,12 @@ class Provenance:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         self.columns(table).to_csv(path, index=False)
 
+    def record(self, outputs: Sequence[str | Path]) -> dict:
+        return dict(outputs=[str(p) for p in outputs], preset=self.preset, config_hash=self.hash,
+                    theory_config=self.config, **self.versions)
+
     def write_sidecar(self, path: str | Path, outputs: Sequence[str | Path]) -> None:
-        record = dict(outputs=[str(p) for p in outputs], preset=self.preset, config_hash=self.hash,
-                      theory_config=self.config, **self.versions)
-        Path(path).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+        Path(path).write_text(json.dumps(self.record(outputs), indent=2, sort_keys=True) + "\n")
 
 
 def sidecar_path(output: str | Path) -> Path:
@@ -70,7 +72,7 @@ def run_table3(args, cfg: dict, stamp: Provenance) -> None:
 def run_eq1_figure(args, cfg: dict, stamp: Provenance) -> None:
     table = eq1_trace_table(cfg["trace_head_dims"], cfg["eq1_max_delta"], cfg["rope_base"])
     stamp.write_csv(table, args.table)
-    plot_eq1_trace(table, args.png, args.pdf)
+    plot_eq1_trace(table, args.png, args.pdf, stamp.record([args.png, args.pdf, args.table]))
     stamp.write_sidecar(sidecar_path(args.png), [args.png, args.pdf, args.table])
     for curve, values in table[table["delta"] >= 1].groupby("curve", sort=False):
         below = values.loc[values["trace"] < values["eq1_bound"], "delta"].tolist()

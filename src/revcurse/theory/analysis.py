@@ -306,12 +306,14 @@ def theorem_b1_check(trials: int, head_dim: int, vocab_size: int, background_tok
 
 
 # ---------------------------------------------------------------- figure
-def plot_eq1_trace(trace_table: pd.DataFrame, png: str | Path, pdf: str | Path) -> None:
+def plot_eq1_trace(trace_table: pd.DataFrame, png: str | Path, pdf: str | Path, provenance: dict) -> None:
     """Exact (1/D)·Tr R(2Δ) against Δ per head dimension, its D → ∞ limit and the Eq. (1) bound."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import seaborn as sns
+
+    from revcurse.plotting import save_figure
 
     sns.set_theme(style="whitegrid", context="paper", font_scale=1.2)
     fig, ax = plt.subplots(figsize=(6.4, 4.0))
@@ -327,7 +329,4 @@ def plot_eq1_trace(trace_table: pd.DataFrame, png: str | Path, pdf: str | Path) 
            xlim=(0, trace_table["delta"].max()))
     ax.legend(title=None, frameon=True, fontsize=9)
     fig.tight_layout()
-    for path in (png, pdf):
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, dpi=200)
-    plt.close(fig)
+    save_figure(fig, png, pdf, provenance, dpi=200)
