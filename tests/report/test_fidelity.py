@@ -240,3 +240,8 @@ def test_cli_writes_report_with_missing_sources_not_run(tmp_path, monkeypatch):
     assert "agrees 1 · differs 1 · inconclusive 0 · not run" in report
     assert "fig3: not run" in report and "table3: not run (not built yet)" in report
     assert "Table 2, best over training" in report
+
+
+def test_a_source_pooling_several_code_versions_lists_each_once():
+    from revcurse.core.io import listed_values
+    assert listed_values(pd.Series(["b, a", "a", None, "c, b"])) == ["a", "b", "c"]

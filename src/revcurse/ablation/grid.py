@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from revcurse.core.config import derive_seed, smoke_test_line
+from revcurse.core.io import listed_values
 from revcurse.toy.specs import toy_eval_spec, toy_model_fields, toy_probe_spec
 from revcurse.toy.tables import table2
 
@@ -457,6 +458,6 @@ def write_outputs(grid: dict, csv: Path, per_seed_csv: Path, md: Path, png: Path
     table.assign(**stamp).to_csv(csv, index=False, float_format="%.4f")
     per_seed.assign(**stamp).to_csv(per_seed_csv, index=False, float_format="%.4f")
     md.write_text(conclusion_markdown(grid, table, effects))
-    code_versions = sorted({v for versions in table["code_version"] for v in versions.split(", ")})
+    code_versions = listed_values(table["code_version"])
     save_figure(figure(per_seed, grid, code_versions), png, pdf, {**stamp, **provenance()}, dpi=150)
     return table

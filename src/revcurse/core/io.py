@@ -20,3 +20,9 @@ def write_parquet(frame: pd.DataFrame, path: Path, metadata: dict) -> None:
 
 def read_parquets(paths: Iterable[Path | str]) -> pd.DataFrame:
     return pd.concat([pd.read_parquet(p) for p in paths], ignore_index=True)
+
+
+def listed_values(column: pd.Series) -> list[str]:
+    """The distinct values of a column whose cells may list several, joined by ", " (a table row that
+    pools runs of several code versions), each once, sorted."""
+    return sorted({value for cell in column.dropna().astype(str) for value in cell.split(", ")})

@@ -18,6 +18,7 @@ import yaml
 from scipy.stats import t as student_t
 
 from revcurse.core.config import smoke_test_line
+from revcurse.core.io import listed_values
 
 VERDICTS = ("agrees", "differs", "inconclusive", "not run")
 SELECTIONS = ("final", "best")          # Table 2's rows: final step, best over training
@@ -305,7 +306,7 @@ def markdown(table: pd.DataFrame, sources: dict[str, pd.DataFrame | None], paths
         if frame is None:
             read.append(f"- {name}: not run ({paths[name] + ' absent' if name in paths else 'not built yet'})")
             continue
-        stamp = [f"{column} {', '.join(map(str, sorted(frame[column].dropna().astype(str).unique())))}"
+        stamp = [f"{column} {', '.join(listed_values(frame[column]))}"
                  for column in ("preset", "config_hash", "code_version") if column in frame.columns]
         read.append(f"- {name}: `{paths[name]}`" + (f" ({'; '.join(stamp)})" if stamp else ""))
     presets = {str(p) for frame in sources.values() if frame is not None and "preset" in frame.columns

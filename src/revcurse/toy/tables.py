@@ -10,6 +10,7 @@ from scipy.stats import binomtest
 from scipy.stats import t as t_dist
 
 from revcurse.core.config import smoke_test_line
+from revcurse.core.io import listed_values
 from revcurse.data.toy import N_LETTERS
 
 # A toy run whose forward success (the trained direction) ends below this did not learn the task
@@ -174,7 +175,7 @@ def table2_markdown(table: pd.DataFrame) -> str:
 
 def _values(column: pd.Series) -> str:
     """A column's value, or all of its values where the rows differ (e.g. a run missing a seed)."""
-    return ", ".join(map(str, sorted(column.unique())))
+    return ", ".join(listed_values(column))
 
 
 def loss_curves(runs: Iterable[Path | str]) -> pd.DataFrame:
