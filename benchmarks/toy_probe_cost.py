@@ -24,7 +24,7 @@ from revcurse.core.devices import autocast
 from revcurse.data.toy import MASK_ID, VOCAB_SIZE
 from revcurse.toy.model import ModelConfig, ToyTransformer
 from revcurse.toy.probes import attention_probe, training_dynamics
-from revcurse.toy.train import load_snapshots
+from revcurse.toy.train import every_and_last, load_snapshots
 
 PRECISIONS = ("fp32", "bf16")
 
@@ -60,7 +60,7 @@ def report(model: ToyTransformer, length: int, steps: list[int], repeats: int, s
           f"|probability change| max {(qa['probability'] - qb['probability']).abs().max():.4f}")
     per_snapshot = {prec: sum(median[probe, prec] for probe in probes) for prec in PRECISIONS}
     for every in schedules:
-        probed = sum(1 for s in steps if s % every == 0 or s == steps[-1])
+        probed = len(every_and_last([(step, None) for step in steps], every))   # the schedule toy_probe uses
         cells = "  ".join(f"{prec} {probed * per_snapshot[prec] / 60:.1f} min" for prec in PRECISIONS)
         print(f"one run, every {every} steps ({probed} of {len(steps)} snapshots): {cells}")
 
