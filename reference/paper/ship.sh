@@ -31,14 +31,15 @@ done
 python -m revcurse.report fidelity --paper-values resources/paper_values.yaml "${sources[@]}" --selection final \
   --config-hash "$hash" --csv $OUT/fidelity.csv --md $OUT/fidelity.md
 
-# Presets that differ from paper_bf16 in one setting, on the cells and seeds the other preset ran:
-# compare <name> <variant> <baseline> <the other preset> writes <name>.{csv,md} (variant − baseline).
+# Presets that differ in one setting, on the cells and seeds that the preset run on a subset has:
+# compare <name> <variant> <baseline> <the subset's preset> writes <name>.{csv,md} (variant − baseline).
 compared=()
 compare() {
   mapfile -t other < <(finished "$4")
   [ ${#other[@]} -gt 0 ] || return 0
+  local counterpart=$2; [ "$4" = "$2" ] && counterpart=$3
   local both=("${other[@]}")
-  for f in "${other[@]}"; do both+=("${f/$4/paper_bf16}"); done
+  for f in "${other[@]}"; do both+=("${f/$4/$counterpart}"); done
   local curves=() f   # the accuracy over training of the runs that have it (best over training, per cell)
   for f in "${both[@]/eval.parquet/accuracy_over_training.parquet}"; do [ -f "$f" ] && curves+=("$f"); done
   [ ${#curves[@]} -gt 0 ] && curves=(--curves "${curves[@]}")
@@ -50,12 +51,13 @@ compare() {
 compare precision_check paper_bf16 paper_fp32 paper_fp32                           # docs/toy.md, "Precision"
 compare init_radd paper_bf16_init_radd paper_bf16 paper_bf16_init_radd            # docs/toy.md, "Choices that
 compare init_pytorch paper_bf16_init_pytorch paper_bf16 paper_bf16_init_pytorch   # move the number"
+compare init_pytorch_steps6000 paper_bf16_init_pytorch_steps6000 paper_bf16_init_pytorch paper_bf16_init_pytorch_steps6000
 
 # Per-run Parquet files and the Snakemake benchmark records (wall time per job).
 for f in "${evals[@]}" "${curves[@]}" "${compared[@]}"; do
   mkdir -p "$OUT/runs/$(dirname "${f#results/}")" && cp "$f" "$OUT/runs/${f#results/}"
 done
-for preset in paper_bf16 paper_fp32 paper_bf16_init_radd paper_bf16_init_pytorch; do
+for preset in paper_bf16 paper_fp32 paper_bf16_init_radd paper_bf16_init_pytorch paper_bf16_init_pytorch_steps6000; do
   [ -d results/$preset/benchmarks ] && mkdir -p $OUT/benchmarks/$preset && cp -r results/$preset/benchmarks/. $OUT/benchmarks/$preset/
 done
 python -m revcurse.toy reference-provenance --out $OUT/provenance.json --benchmarks $OUT/benchmarks

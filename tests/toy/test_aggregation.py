@@ -111,8 +111,18 @@ def test_preset_comparison_is_variant_minus_baseline_with_a_welch_interval():
     assert without_seed2.loc["reverse success (%)", "variant_seeds"] == 2
     assert without_seed2.loc["reverse success (%)", "variant_mean"] == pytest.approx(72.5)
     assert without_seed2.loc["forward success (%)", "variant_seeds"] == 3
-    # One seed of a preset is no comparison.
-    assert preset_comparison(evals[evals["seed"] == 0], losses[losses["seed"] == 0], "base", "radd").empty
+    # One seed a side: the numbers side by side, no interval.
+    one_seed = preset_comparison(evals[evals["seed"] == 0], losses[losses["seed"] == 0], "base", "radd").set_index("metric")
+    assert one_seed.loc["reverse success (%)", "difference"] == pytest.approx(30.0)
+    assert one_seed[["diff_ci95_low", "diff_ci95_high", "welch_p", "baseline_sd"]].isna().all().all()
+    # A baseline seed that learned nothing, alone in its cell: its reverse side is empty, the variant's is kept.
+    one_unlearned = unlearned.assign(preset=unlearned["preset"].map({"base": "radd", "radd": "base"}))
+    solo = preset_comparison(one_unlearned[one_unlearned["seed"] == 2], losses[losses["seed"] == 2], "base", "radd")
+    reverse_row = solo.set_index("metric").loc["reverse success (%)"]
+    assert (reverse_row["baseline_seeds"], reverse_row["variant_seeds"]) == (0, 1)
+    assert reverse_row["variant_mean"] == pytest.approx(60.0) and reverse_row["baseline_unlearned_seeds"] == "2"
+    # A cell that only one preset ran is no row.
+    assert preset_comparison(evals[evals["preset"] == "base"], losses[losses["preset"] == "base"], "base", "radd").empty
 
 
 def test_preset_comparison_adds_the_best_over_training_of_each_preset():

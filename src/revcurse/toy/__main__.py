@@ -215,11 +215,11 @@ def compare_presets(args) -> None:
     curves = read_parquets(args.curves) if args.curves else None
     table = preset_comparison(evals, losses, args.baseline, args.variant, curves)
     if table.empty:
-        raise SystemExit(f"compare-presets: no cell has two seeds or more of both {args.baseline} and {args.variant}")
+        raise SystemExit(f"compare-presets: no cell was run by both {args.baseline} and {args.variant}")
     table.to_csv(args.csv, index=False, float_format="%.4f")
     Path(args.md).write_text(
         f"{args.variant} − {args.baseline} on the same cells and seeds: mean (sd) over seeds, the difference with "
-        "its Welch 95% interval and p-value. `*_unlearned_seeds`: seeds whose forward success ended below "
+        "its Welch 95% interval and p-value (none where a preset has fewer than two seeds). `*_unlearned_seeds`: seeds whose forward success ended below "
         f"{UNLEARNED_BELOW_FORWARD_PCT:.0f}%: they did not learn the task, so their reverse success measures no "
         "reversal and the reverse rows leave them out (`*_seeds`: the seeds each row averages).\n\n" + table.to_markdown(index=False, floatfmt=".3g") + "\n")
     log.info("%s against %s:\n%s", args.variant, args.baseline, Path(args.md).read_text())

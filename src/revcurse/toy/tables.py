@@ -195,8 +195,9 @@ def loss_curves(runs: Iterable[Path | str]) -> pd.DataFrame:
 def preset_comparison(evals: pd.DataFrame, losses: pd.DataFrame, baseline: str, variant: str,
                       curves: pd.DataFrame | None = None, last_steps: int = 500) -> pd.DataFrame:
     """Two presets that differ in one setting (precision, initialisation, ...) on the same cells and
-    seeds: per (L, model, metric), each preset's mean and sd over seeds, the difference (variant −
-    baseline) with its Welch 95% interval and p-value. Cells without two seeds in both are left out.
+    seeds: per (L, model, metric) that both ran, each preset's mean and sd over seeds, the difference
+    (variant − baseline) and, where both have two seeds or more, its Welch 95% interval and p-value
+    (a single seed, e.g. one run trained longer, gets its numbers side by side and no interval).
 
     Metrics: forward and reverse success (%) of the final evaluation, the mean training loss over
     the last ``last_steps`` steps (the loss curve's end, where the runs have converged) and, given the
@@ -228,21 +229,24 @@ def preset_comparison(evals: pd.DataFrame, losses: pd.DataFrame, baseline: str, 
     unlearned = unlearned_runs.groupby(["preset", "length", "model"])["seed"].apply(
         lambda seeds: " ".join(map(str, sorted(seeds))))
     is_unlearned = values.set_index(run).index.isin(unlearned_runs.set_index(run).index)
-    values = values[~(is_unlearned & values["metric"].str.startswith("reverse"))]
+    values["left_out"] = is_unlearned & values["metric"].str.startswith("reverse")
     rows = []
     for (length, model, metric), cell in values.groupby(["length", "model", "metric"]):
-        by = {name: cell[cell["preset"] == name]["value"] for name in (baseline, variant)}
-        if any(len(v) < 2 for v in by.values()):
+        if not {baseline, variant} <= set(cell["preset"]):
             continue
-        test = ttest_ind(by[variant], by[baseline], equal_var=False)
-        ci = test.confidence_interval(0.95)
+        # After leaving unlearned seeds out, a side of a reverse row can have no seed left.
+        by = {name: cell[(cell["preset"] == name) & ~cell["left_out"]]["value"] for name in (baseline, variant)}
+        low = high = p = float("nan")
+        if all(len(v) >= 2 for v in by.values()):
+            test = ttest_ind(by[variant], by[baseline], equal_var=False)
+            low, high, p = *test.confidence_interval(0.95), test.pvalue
         rows.append({"L": length, "model": model, "metric": metric,
                      "baseline": baseline, "baseline_mean": by[baseline].mean(),
                      "baseline_sd": by[baseline].std(ddof=1), "baseline_seeds": len(by[baseline]),
                      "variant": variant, "variant_mean": by[variant].mean(),
                      "variant_sd": by[variant].std(ddof=1), "variant_seeds": len(by[variant]),
-                     "difference": by[variant].mean() - by[baseline].mean(), "diff_ci95_low": ci.low,
-                     "diff_ci95_high": ci.high, "welch_p": test.pvalue,
+                     "difference": by[variant].mean() - by[baseline].mean(), "diff_ci95_low": low,
+                     "diff_ci95_high": high, "welch_p": p,
                      "baseline_unlearned_seeds": unlearned.get((baseline, length, model), ""),
                      "variant_unlearned_seeds": unlearned.get((variant, length, model), "")})
     return pd.DataFrame(rows)
