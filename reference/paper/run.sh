@@ -35,5 +35,4 @@ run paper_bf16_init_radd mdm "40" "2" eval.parquet
 run paper_bf16 arm "30 40" "1 2"
 run paper_bf16 arm "20 30 40" "3 4"
 run paper_bf16_init_pytorch_steps6000 mdm "40" "0" eval.parquet   # the seed that had not learned by step 3000
-run paper_bf16_init_pytorch_steps6000 mdm "40" "1 2" eval.parquet
 echo "=== $(date -u +%FT%TZ) done"
