@@ -5,7 +5,11 @@
 #   bash reference/paper/ship.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-OUT=reference/paper
+SHIP=reference/paper
+# Everything is built in a git-ignored folder and copied into $SHIP at the end: a file written into
+# the tree would make every later step's code version "-dirty".
+OUT=results/reference_paper
+rm -rf $OUT
 SMK=(snakemake --configfile config.yaml reference/paper/config.yaml --rerun-triggers mtime)   # keeps runs of earlier commits (run.sh)
 finished() { ls results/$1/toy/*/L*/seed*/eval.parquet 2>/dev/null | sort -V; }
 
@@ -61,5 +65,6 @@ for preset in paper_bf16 paper_fp32 paper_bf16_init_radd paper_bf16_init_pytorch
   [ -d results/$preset/benchmarks ] && mkdir -p $OUT/benchmarks/$preset && cp -r results/$preset/benchmarks/. $OUT/benchmarks/$preset/
 done
 python -m revcurse.toy reference-provenance --out $OUT/provenance.json --benchmarks $OUT/benchmarks
-python -m revcurse.toy reference-readme --fidelity $OUT/fidelity.csv
-echo "shipped ${#evals[@]} paper_bf16 runs and ${#compared[@]} files of the compared presets into $OUT"
+cp -a $OUT/. $SHIP/
+python -m revcurse.toy reference-readme --fidelity $SHIP/fidelity.csv
+echo "shipped ${#evals[@]} paper_bf16 runs and ${#compared[@]} files of the compared presets into $SHIP"

@@ -44,6 +44,16 @@ def test_every_shipped_run_names_its_code_and_the_provenance_its_machine():
     assert record["job_seconds_total"]["paper_bf16"]["train"] > 0
 
 
+def test_every_shipped_table_was_built_by_a_clean_tree():
+    """ship.sh builds outside the tree and copies in at the end: nothing it ships names a '-dirty' version."""
+    tables = [path for path in REFERENCE.glob("*.csv") if "code_version" in pd.read_csv(path, nrows=0)]
+    assert {"table2.csv", "fidelity.csv", "toy_decoding_choices.csv"} <= {path.name for path in tables}
+    for path in tables:
+        versions = pd.read_csv(path)["code_version"].dropna().str.split(", ").explode()
+        assert versions.str.fullmatch(r"[0-9a-f]{12}").all(), (path.name, sorted(set(versions)))
+    assert "-dirty" not in json.dumps(json.loads((REFERENCE / "provenance.json").read_text()))
+
+
 @pytest.mark.parametrize("name", ["table2.md", "fidelity.md", "toy_decoding_choices.md",
                                   "figures/toy_accuracy_over_training.png"])
 def test_the_reference_outputs_are_shipped(name):
