@@ -121,6 +121,8 @@ def test_preset_comparison_is_variant_minus_baseline_with_a_welch_interval():
     reverse_row = solo.set_index("metric").loc["reverse success (%)"]
     assert (reverse_row["baseline_seeds"], reverse_row["variant_seeds"]) == (0, 1)
     assert reverse_row["variant_mean"] == pytest.approx(60.0) and reverse_row["baseline_unlearned_seeds"] == "2"
+    neither = evals.assign(successes=evals["successes"].where(evals["direction"] != "forward", 10.0))
+    assert "reverse success (%)" not in preset_comparison(neither, losses, "base", "radd")["metric"].values
     # A cell that only one preset ran is no row.
     assert preset_comparison(evals[evals["preset"] == "base"], losses[losses["preset"] == "base"], "base", "radd").empty
 

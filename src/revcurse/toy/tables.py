@@ -236,6 +236,8 @@ def preset_comparison(evals: pd.DataFrame, losses: pd.DataFrame, baseline: str, 
             continue
         # After leaving unlearned seeds out, a side of a reverse row can have no seed left.
         by = {name: cell[(cell["preset"] == name) & ~cell["left_out"]]["value"] for name in (baseline, variant)}
+        if not any(len(v) for v in by.values()):       # no seed of either learned: nothing to compare
+            continue
         low = high = p = float("nan")
         if all(len(v) >= 2 for v in by.values()):
             test = ttest_ind(by[variant], by[baseline], equal_var=False)
