@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from helpers import workflow
-from revcurse.core.io import read_parquets
+from revcurse.core.io import listed_values, read_parquets
 from revcurse.toy.tables import decoding_choices, table2
 
 REFERENCE = Path(__file__).resolve().parents[2] / "reference/paper"
@@ -49,8 +49,8 @@ def test_every_shipped_table_was_built_by_a_clean_tree():
     tables = [path for path in REFERENCE.glob("*.csv") if "code_version" in pd.read_csv(path, nrows=0)]
     assert {"table2.csv", "fidelity.csv", "toy_decoding_choices.csv"} <= {path.name for path in tables}
     for path in tables:
-        versions = pd.read_csv(path)["code_version"].dropna().str.split(", ").explode()
-        assert versions.str.fullmatch(r"[0-9a-f]{12}").all(), (path.name, sorted(set(versions)))
+        versions = pd.Series(listed_values(pd.read_csv(path)["code_version"]))
+        assert versions.str.fullmatch(r"[0-9a-f]{12}").all(), (path.name, list(versions))
     assert "-dirty" not in json.dumps(json.loads((REFERENCE / "provenance.json").read_text()))
 
 

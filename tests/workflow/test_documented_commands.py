@@ -97,7 +97,7 @@ def check(command: str, workdir) -> str | None:
 def outcomes(documented_workdir):
     """Every command checked once, one per core at a time: each is a separate process (a dry run
     builds the whole DAG), so side by side they take half the time on 2 cores. Dry runs take no lock."""
-    commands = [param.values[0] for param in COMMANDS]
+    commands = list(dict.fromkeys(param.values[0] for param in COMMANDS))   # a command shown twice runs once
     with ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:
         return dict(zip(commands, pool.map(lambda command: check(command, documented_workdir), commands)))
 
