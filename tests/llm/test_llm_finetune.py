@@ -6,6 +6,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file
 
 from helpers.llm import interrupt_at_batch, load_adapted_backbone, tiny_standin, write_tiny_tokenizer
+from revcurse.core.cli import BadInput
 from revcurse.llm.batches import encode_example
 from revcurse.llm.finetune import RESUME_FILE, FinetuneSettings, checkpoint_epochs, finetune
 
@@ -59,3 +60,21 @@ def test_resume_state_of_other_settings_is_ignored(tmp_path):
     torch.save({"fingerprint": "other", "epoch": 2}, run_dir / RESUME_FILE)
     summary = run(tmp_path, "standin_llama", run_dir, fingerprint="mine")
     assert len(summary["epoch_loss"]) == SETTINGS.epochs               # trained from epoch 1
+
+
+class Planted:
+    """A class a planted resume file would make torch.load instantiate (and run code of) without weights_only."""
+
+
+@pytest.mark.parametrize("content", [b"PK\x03\x04 truncated", "planted"])
+def test_a_damaged_or_planted_resume_file_stops_naming_it(tmp_path, content):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    resume = run_dir / RESUME_FILE
+    if content == "planted":
+        torch.save({"fingerprint": "mine", "epoch": 1, "payload": Planted()}, resume)
+    else:
+        resume.write_bytes(content)
+    with pytest.raises(BadInput) as error:
+        run(tmp_path, "standin_llama", run_dir, fingerprint="mine")
+    assert str(resume) in str(error.value) and "delete it to restart the run" in str(error.value)

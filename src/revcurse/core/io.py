@@ -1,13 +1,17 @@
-"""Parquet files with their metadata (spec, provenance) in the file's schema, and reading several as one table."""
+"""Parquet files with their metadata (spec, provenance) in the file's schema, reading several as one table,
+and loading checkpoints without running code from them."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Iterable
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from revcurse.core.cli import BadInput
 
 
 def write_parquet(frame: pd.DataFrame, path: Path, metadata: dict) -> None:
@@ -26,3 +30,24 @@ def listed_values(column: pd.Series) -> list[str]:
     """The distinct values of a column whose cells may list several, joined by ", " (a table row that
     pools runs of several code versions), each once, sorted."""
     return sorted({value for cell in column.dropna().astype(str) for value in cell.split(", ")})
+
+
+def load_checkpoint(path: Path, remedy: str):
+    """``torch.load`` of a file this project wrote (tensors, state dicts, plain containers) with
+    ``weights_only=True``, so a planted file cannot run code. A file that cannot be read that way is one
+    BadInput naming it and ``remedy`` (what to do, e.g. delete it to restart the run)."""
+    import pickle
+
+    import torch
+
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:        # weights_only refused an object (torch's text names it)
+        named = re.search(r"GLOBAL (\S+)", str(error))
+        found = f"found {named.group(1)}" if named else str(error).splitlines()[0]
+        problem = f"holds more than tensors and plain containers ({found}), refused so that it cannot run code"
+    except FileNotFoundError:
+        problem = "does not exist"
+    except Exception as error:                      # a truncated or foreign file, a permission error, ...
+        problem = f"not a readable checkpoint ({str(error).split('. ')[0] or type(error).__name__})"
+    raise BadInput(f"{path}: {problem}; {remedy}")

@@ -30,6 +30,7 @@ from typing import Callable
 import torch
 
 from revcurse.core.config import derive_seed
+from revcurse.core.io import load_checkpoint
 from revcurse.llm.batches import Example, TrainingBatch, training_batch
 from revcurse.llm.model.backbone import Backbone
 from revcurse.llm.model.lora import load_trainable_state, trainable_state
@@ -213,7 +214,7 @@ def _save_checkpoint(accelerator, model, optimizer, run_dirs: list[Path], run_we
 def _load_resume(path: Path, fingerprint: str) -> dict | None:
     if not path.exists():
         return None
-    state = torch.load(path, map_location="cpu", weights_only=False)
+    state = load_checkpoint(path, "delete it to restart the run from its first epoch")
     if state.get("fingerprint") != fingerprint:
         log.info("ignoring %s: written by a run with other settings", path)
         return None

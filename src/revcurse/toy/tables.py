@@ -10,7 +10,7 @@ from scipy.stats import binomtest
 from scipy.stats import t as t_dist
 
 from revcurse.core.config import smoke_test_line
-from revcurse.core.io import listed_values
+from revcurse.core.io import listed_values, load_checkpoint
 from revcurse.data.toy import N_LETTERS
 
 # A toy run whose forward success (the trained direction) ends below this did not learn the task
@@ -180,11 +180,9 @@ def _values(column: pd.Series) -> str:
 
 def loss_curves(runs: Iterable[Path | str]) -> pd.DataFrame:
     """The logged training loss of each run checkpoint (model.pt), one row per (run, step)."""
-    import torch
-
     frames = []
     for path in runs:
-        payload = torch.load(path, map_location="cpu", weights_only=False)
+        payload = load_checkpoint(path, "rerun the training job that writes it")
         spec = payload["spec"]
         frames.append(pd.DataFrame(payload["losses"]).assign(
             preset=spec["preset"], model=spec["model"], length=spec["length"], seed=spec["seed"],
