@@ -4,13 +4,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-import revcurse.llm.model.backbone as backbone_module
-from helpers.llm import COMMIT, local_checkpoint, real_llama, registry_entry, tiny_standin, write_tiny_tokenizer
+from helpers.llm import local_checkpoint, real_llama, tiny_standin
 from revcurse.llm.batches import encode_example
-from revcurse.llm.model.backbone import Backbone, PaddingMaskError, check_padding_is_ignored, load_backbone
-from revcurse.llm.model.registry import ModelSpec
+from revcurse.llm.model.backbone import Backbone, load_backbone
 from revcurse.llm.model.standins import build_standin
-from revcurse.llm.model.tokenizer import load_standin_tokenizer
 from revcurse.llm.samplers import dream_generate
 
 STANDINS = ["standin_llada", "standin_dream", "standin_llama", "standin_qwen"]
@@ -67,46 +64,6 @@ def test_dream_shift_moves_every_prediction_one_position_right(shift):
         torch.zeros(2, 6, dtype=torch.long), torch.ones(2, 6, dtype=torch.long))
     predicted = logits.argmax(-1)[0].tolist()
     assert predicted == ([100, 100, 101, 102, 103, 104] if shift else [100, 101, 102, 103, 104, 105])
-
-
-# ---------------------------------------------------------------- padding check (load time)
-class IgnoresItsMask(torch.nn.Module):
-    """A stand-in whose attention sees every position whatever mask it is given, as LLaDA's older
-    modeling_llada.py does (it passes attn_mask=None)."""
-
-    def __init__(self, model):
-        super().__init__()
-        self.inner = model
-
-    def forward(self, input_ids, attention_mask=None, **kwargs):
-        everything = torch.zeros(input_ids.shape[0], 1, input_ids.shape[1], input_ids.shape[1])
-        return self.inner(input_ids=input_ids, attention_mask=everything, **kwargs)
-
-
-@pytest.mark.parametrize("name", ["standin_llada", "standin_dream"])
-def test_loading_an_mdm_that_ignores_its_padding_mask_stops(name, monkeypatch, tmp_path):
-    tokenizer = write_tiny_tokenizer(tmp_path / "tokenizer.json")
-    spec = tiny_standin(name)
-    assert check_padding_is_ignored(load_backbone(spec, torch.device("cpu"), 1, tokenizer)) < 1e-4
-    monkeypatch.setattr(backbone_module, "build_standin", lambda *args: IgnoresItsMask(build_standin(*args)))
-    with pytest.raises(PaddingMaskError) as error:
-        load_backbone(spec, torch.device("cpu"), 1, tokenizer)
-    message = str(error.value)
-    assert f"llm.models.{name} (revision stand-in): padding is not ignored" in message
-    assert f"Modeling code: {__file__}" in message and f"llm.models.{name}.attention_mask" in message
-
-
-def test_the_padding_error_of_a_remote_code_model_names_the_revision_and_the_llada_fix(tmp_path):
-    spec = ModelSpec.from_config("llada", {**registry_entry("llada"), "revision": COMMIT, "dtype": "bf16"})
-    model = IgnoresItsMask(build_standin(tiny_standin("standin_llada"), 320, 0, seed=1)).to(torch.bfloat16)
-    tokenizer = load_standin_tokenizer(write_tiny_tokenizer(tmp_path / "tokenizer.json"))
-    backbone = Backbone(spec, model.eval(), tokenizer, 0, 0, frozenset([0]), 1, COMMIT)
-    with pytest.raises(PaddingMaskError) as error:
-        check_padding_is_ignored(backbone)
-    message = str(error.value)
-    assert f"llm.models.llada (revision {COMMIT})" in message and "change by up to" in message
-    assert "pin llm.models.llada.revision to a commit of GSAI-ML/LLaDA-8B-Instruct" in message
-    assert "modeling_llada.py" in message and "#89 and #90" in message
 
 
 # ---------------------------------------------------------------- Dream's position ids
