@@ -71,8 +71,9 @@ def test_quick_grid_is_reduced_and_keeps_both_reference_cells():
 @pytest.mark.parametrize("change, message", [
     (lambda a: a.update(length=7), "ablation.length = 7 is not in toy.lengths"),
     (lambda a: a["axes"].update(pos_encoding=["rope"]), "ablation.reference_models names 'arm'"),
-    (lambda a: a["ema_decay"].update(next_token=0.99), "ablation.reference_models names 'arm'"),
-    (lambda a: a.update(reference_models=["mdm", "bert"]), r"ablation.reference_models \['bert'\]"),
+    (lambda a: a["fields_from"].update(next_token="mdm"), "ablation.reference_models names 'arm'"),
+    (lambda a: a["fields_from"].update(next_token="gpt"), r"ablation.fields_from names \['gpt'\]"),
+    (lambda a: a.update(reference_models=["mdm", "bert"]), r"ablation.reference_models names \['bert'\]"),
 ])
 def test_config_errors_name_the_key(paper, change, message):
     config = copy.deepcopy(paper)

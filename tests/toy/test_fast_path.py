@@ -55,9 +55,13 @@ def test_accuracy_over_training_evaluates_the_schedule_and_every_order_at_the_en
     cfg = ModelConfig(vocab_size=VOCAB_SIZE, seq_len=5, d_model=16, never_predict=MASK_ID)
     models = [(step, ToyTransformer(cfg, init_rng=[torch.Generator().manual_seed(step)]).eval()) for step in (0, 5, 10, 12)]
     frame = accuracy_over_training({"ema": models}, 5, seed=0, every=10, samples_per_letter=2, top_k=3,
-                                   unmask_order="random", final_unmask_orders=["random", "parallel"], batch_size=64)
+                                   unmask_order="random", curve_unmask_orders=["left_to_right"],
+                                   final_unmask_orders=["random", "parallel"], batch_size=64)
     orders = frame.groupby("step")["unmask_order"].agg(lambda o: sorted(set(o)))
-    assert orders.to_dict() == {0: ["random"], 10: ["random"], 12: ["parallel", "random"]}
+    assert orders.to_dict() == {0: ["left_to_right", "random"], 10: ["left_to_right", "random"],
+                                12: ["left_to_right", "parallel", "random"]}
+    assert frame["unmask_order"].iloc[0] == "random"          # the curve's order first (figures read it so)
     # Common random numbers: the same weights decoded twice give the same counts.
-    again = accuracy_over_training({"ema": models[:1]}, 5, 0, 10, 2, 3, "random", [], 64)
-    assert again["successes"].tolist() == frame[frame["step"] == 0]["successes"].tolist()
+    again = accuracy_over_training({"ema": models[:1]}, 5, 0, 10, 2, 3, "random", [], [], 64)
+    first = frame[(frame["step"] == 0) & (frame["unmask_order"] == "random")]
+    assert again["successes"].tolist() == first["successes"].tolist()

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from revcurse.data.toy import MASK_ID
-from revcurse.toy.model import ToyTransformer, apply_rope, member_state, rope_tables
+from revcurse.toy.model import INITS, ToyTransformer, apply_rope, member_state, rope_tables
 
 
 def test_rope_score_depends_only_on_relative_offset():
@@ -46,9 +46,10 @@ def test_mask_token_is_never_predicted(tiny_cfg):
     assert (probs[..., MASK_ID] == 0).all()
 
 
-@pytest.mark.parametrize("init", ["gpt2", "radd", "pytorch"])
-def test_stacked_members_equal_solo_models(tiny_cfg, init):
-    cfg = tiny_cfg(init=init)
+@pytest.mark.parametrize("init", INITS)
+@pytest.mark.parametrize("faithful", [False, True])
+def test_stacked_members_equal_solo_models(tiny_cfg, init, faithful):
+    cfg = tiny_cfg(init=init, **(dict(attention_bias=False, tied_head=True) if faithful else {}))
     gens = lambda seeds: [torch.Generator().manual_seed(s) for s in seeds]
     stack = ToyTransformer(cfg, ensemble=3, init_rng=gens([5, 6, 7])).eval()
     solo = ToyTransformer(cfg, ensemble=1, init_rng=gens([6])).eval()
@@ -79,10 +80,49 @@ def test_initialisations_follow_their_recipes(tiny_cfg):
             assert (made[init][f"{ln}.bias"] == (1.0 if init == "radd" else 0.0)).all(), (init, ln)
 
 
+def test_initialisations_on_the_faithful_architecture(tiny_cfg):
+    """Without attention biases: radd_normal_embedding is radd but for an N(0, 1) token embedding;
+    pytorch draws every linear bias ±1/sqrt(fan_in) and N(0, 1) embeddings."""
+    make = lambda init: dict(ToyTransformer(tiny_cfg(init=init, d_model=64, attention_bias=False)).named_parameters())
+    radd, normal, pytorch = make("radd"), make("radd_normal_embedding"), make("pytorch")
+    assert "blocks.0.attn.qkv.bias" not in radd and "blocks.0.attn.out.bias" not in pytorch
+    assert abs(normal["tok_emb"].std() - 1.0) < 0.05 and abs(normal["tok_emb"].mean()) < 0.05
+    assert radd["tok_emb"].abs().max() <= 64 ** -0.5
+    for made in (radd, normal):
+        assert not made["head.weight"].any() and (made["ln_out.bias"] == 1).all()
+        assert 0.11 < made["blocks.0.attn.qkv.weight"].abs().max() <= 64 ** -0.5
+    assert abs(pytorch["tok_emb"].std() - 1.0) < 0.05
+    assert 0.11 < pytorch["head.bias"].abs().max() <= 64 ** -0.5 and (pytorch["ln_out.bias"] == 0).all()
+
+
+def test_attention_biases_and_embedding_dropout_are_options(tiny_cfg):
+    names = lambda **f: {n for n, _ in ToyTransformer(tiny_cfg(**f)).named_parameters()}
+    assert {"blocks.0.attn.qkv.bias", "blocks.0.attn.out.bias"} <= names(attention_bias=True)
+    assert not {n for n in names(attention_bias=False) if ".attn." in n and n.endswith("bias")}
+    tokens = torch.randint(0, 53, (1, 64, 6))
+    for embedding_dropout in (False, True):
+        model = ToyTransformer(tiny_cfg(dropout=0.5, embedding_dropout=embedding_dropout))
+        embedded = model.embed(tokens, [torch.Generator().manual_seed(0)])
+        assert torch.equal(embedded, model.embed(tokens)) != embedding_dropout
+
+
+def test_tied_head_is_the_token_embedding_transposed(tiny_cfg):
+    """GPT-2's LM head: logits = LN(h) @ Eᵀ with no bias and no weight of its own."""
+    model = ToyTransformer(tiny_cfg(attention="causal", pos_encoding="learned", objective="next_token",
+                                    tied_head=True, never_predict=None)).eval()
+    assert not any(name.startswith("head") for name, _ in model.named_parameters())
+    tokens = torch.randint(0, 53, (1, 3, 6))
+    hidden = model.ln_out(model.blocks[0](model.embed(tokens), model.rope(), None))
+    expected = torch.einsum("ebtd,evd->ebtv", hidden, model.tok_emb)
+    assert torch.allclose(model(tokens), expected, atol=1e-6)
+
+
 @pytest.mark.parametrize("bad, message", [
     (dict(objective="next_token", attention="bidirectional"), "requires attention 'causal'"),
     (dict(pos_encoding="alibi"), "pos_encoding"),
     (dict(init="xavier"), "init"),
+    (dict(loss_reduction="max"), "loss_reduction"),
+    (dict(mask_rate_sampler="sobol"), "mask_rate_sampler"),
     (dict(d_model=15, n_heads=2), "divisible"),
 ])
 def test_invalid_model_configs_are_rejected(tiny_cfg, bad, message):

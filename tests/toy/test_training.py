@@ -4,30 +4,51 @@ import pytest
 import torch
 
 from revcurse.data.toy import MASK_ID, make_forward_dataset
-from revcurse.toy.train import EMA, TrainConfig, train, training_loss
+from revcurse.toy.train import EMA, TrainConfig, next_token_loss, stratified_uniform, train, training_loss
 
 
 class FixedLogits(torch.nn.Module):
     """Stands in for a model: the same logits whatever the input."""
 
-    def __init__(self, logits):
+    def __init__(self, logits, **cfg):
         super().__init__()
         self.logits = logits
-        self.cfg = SimpleNamespace(objective="masked_diffusion")
+        self.cfg = SimpleNamespace(objective="masked_diffusion", **cfg)
 
     def forward(self, tokens, rng=None):
         return self.logits.expand(*tokens.shape, -1)
 
 
-def test_masked_diffusion_loss_is_unbiased_for_mean_token_ce():
-    """E_t,mask[(1/t)·Σ_masked CE]/L equals the mean CE over all positions; without 1/t it would be half."""
+@pytest.mark.parametrize("sampler", ["stratified", "iid"])
+@pytest.mark.parametrize("reduction", ["sum", "mean"])
+def test_masked_diffusion_loss_is_unbiased_for_the_token_ce(sampler, reduction):
+    """E_t,mask[(1/t)·Σ_masked CE] is the CE summed over the L positions ('sum', RADD's t_DCE_loss), or
+    its mean ('mean'); without 1/t it would be half."""
     torch.manual_seed(0)
     logits = torch.randn(54)
     clean = torch.randint(0, 53, (1, 4000, 8))
     ce = torch.nn.functional.cross_entropy(logits.expand(4000 * 8, -1), clean.flatten()).item()
     rng = [torch.Generator().manual_seed(1)]
-    estimates = torch.stack([training_loss(FixedLogits(logits), clean, MASK_ID, rng) for _ in range(20)])
-    assert estimates.mean().item() == pytest.approx(ce, rel=0.02)
+    model = FixedLogits(logits, mask_rate_sampler=sampler, loss_reduction=reduction)
+    estimates = torch.stack([training_loss(model, clean, MASK_ID, rng) for _ in range(20)])
+    assert estimates.mean().item() == pytest.approx(ce * (8 if reduction == "sum" else 1), rel=0.02)
+
+
+def test_stratified_sampler_spreads_one_draw_per_member_over_the_batch():
+    """RADD's Batch_Uniform_Sampler('vdm'): t_i = (u + i/B) mod 1 with one u ~ U(0, 1) per batch and member."""
+    seeds, batch = [3, 4], 8
+    drawn = stratified_uniform([torch.Generator().manual_seed(s) for s in seeds], batch, "cpu")
+    for member, seed in zip(drawn, seeds):
+        u = torch.rand(1, generator=torch.Generator().manual_seed(seed)).item()
+        assert member.tolist() == pytest.approx([(u + i / batch) % 1 for i in range(batch)], abs=1e-6)
+    assert not torch.equal(drawn[0], drawn[1])
+
+
+def test_next_token_loss_sums_or_averages_over_positions():
+    logits, targets = torch.randn(1, 3, 5, 54), torch.randint(0, 53, (1, 3, 5))
+    ce = torch.nn.functional.cross_entropy(logits[0].reshape(-1, 54), targets.flatten(), reduction="none").view(3, 5)
+    assert next_token_loss(logits, targets, "mean").item() == pytest.approx(ce.mean().item(), rel=1e-6)
+    assert next_token_loss(logits, targets, "sum").item() == pytest.approx(ce.sum(-1).mean().item(), rel=1e-6)
 
 
 def small_run(steps=12, **overrides):

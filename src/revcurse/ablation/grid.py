@@ -1,7 +1,7 @@
 """The ablation grid of the toy study (SPEC §7, docs/ablation.md): which ingredient moves reverse accuracy.
 
 A *cell* is one setting of four axes — position encoding, attention, objective, depth —
-over ``toy.model_defaults``. Every cell is trained, evaluated and probed with the same
+over the fields of the paper's model that trains with its objective (``ablation.fields_from``). Every cell is trained, evaluated and probed with the same
 commands, training settings and seeds as the paper's MDM and ARM; the cells that *are*
 the MDM and the ARM (``ablation.reference_models``) are the Table 2 runs themselves.
 Everything but the Snakemake rules (workflow/rules/ablation.smk) is here: the grid's
@@ -76,10 +76,11 @@ def cell_name(pos_encoding: str, attention: str, objective: str, n_layers: int) 
 
 
 def cell_model_fields(config: dict, pos_encoding: str, attention: str, objective: str, n_layers: int) -> dict:
-    """A cell's model fields: ``toy.model_defaults`` with the four axes and its objective's EMA."""
+    """A cell's model fields: those of the toy model its objective takes them from (``ablation.fields_from``:
+    EMA, head, biases, loss reduction...) with the four axes."""
     ablation = config["ablation"]
-    fields = {**config["toy"]["model_defaults"], "pos_encoding": pos_encoding, "attention": attention,
-              "objective": objective, "n_layers": n_layers, "ema_decay": ablation["ema_decay"][objective]}
+    fields = {**toy_model_fields(config, ablation["fields_from"][objective]), "pos_encoding": pos_encoding,
+              "attention": attention, "objective": objective, "n_layers": n_layers}
     if objective == "fixed_rate_masking":
         fields["fixed_mask_rate"] = ablation["fixed_mask_rate"]
     return fields
@@ -105,10 +106,12 @@ def expand_grid(config: dict) -> tuple[list[Cell], list[dict]]:
     if ablation["length"] not in toy["lengths"]:
         raise ValueError(f"config.yaml: ablation.length = {ablation['length']} is not in toy.lengths "
                          f"{toy['lengths']}: the reference cells reuse the Table 2 runs of that length")
-    unknown = [m for m in ablation["reference_models"] if m not in toy["models"]]
-    if unknown:
-        raise ValueError(f"config.yaml: ablation.reference_models {unknown} are not keys of toy.models "
-                         f"({', '.join(toy['models'])})")
+    for key, named in (("reference_models", ablation["reference_models"]),
+                       ("fields_from", ablation["fields_from"].values())):
+        unknown = sorted({m for m in named if m not in toy["models"]})
+        if unknown:
+            raise ValueError(f"config.yaml: ablation.{key} names {unknown}, which are not keys of toy.models "
+                             f"({', '.join(toy['models'])})")
     references = {m: toy_model_fields(config, m) for m in ablation["reference_models"]}
     axes = ablation["axes"]
     cells, excluded = [], []
@@ -128,8 +131,8 @@ def expand_grid(config: dict) -> tuple[list[Cell], list[dict]]:
             settings = {axis: references[model].get(axis) for axis in AXES}
             raise ValueError(
                 f"config.yaml: ablation.reference_models names {model!r}, but toy.models.{model} "
-                f"({settings}, ema_decay {references[model].get('ema_decay')}) is not a cell of the grid "
-                f"ablation.axes = {axes} with ablation.ema_decay = {ablation['ema_decay']}"
+                f"({settings}) is not a cell of the grid ablation.axes = {axes} with "
+                f"ablation.fields_from = {ablation['fields_from']}"
             )
     return cells, excluded
 

@@ -110,7 +110,8 @@ def toy_eval_over_training(args) -> None:
     with autocast(precision, device):
         frame = accuracy_over_training(snapshots, spec["length"], spec["seed"], settings["every"],
                                        settings["samples_per_letter"], decoding["top_k"], decoding["unmask_order"],
-                                       settings["unmask_orders"], decoding.get("batch_size", 2048))
+                                       settings["curve_unmask_orders"], settings["unmask_orders"],
+                                       decoding.get("batch_size", 2048))
     frame = frame.assign(
         preset=spec["preset"], model=spec["model"], length=spec["length"], seed=spec["seed"],
         top_k=decoding["top_k"], precision=precision, train_config_hash=run["config_hash"],

@@ -139,11 +139,13 @@ def success_counts(model: ToyTransformer, length: int, direction: str, samples_p
 @torch.no_grad()
 def accuracy_over_training(snapshots: dict[str, list[tuple[int, ToyTransformer]]], length: int, seed: int,
                            every: int, samples_per_letter: int, top_k: int, unmask_order: str,
-                           final_unmask_orders: list[str], batch_size: int) -> pd.DataFrame:
+                           curve_unmask_orders: list[str], final_unmask_orders: list[str],
+                           batch_size: int) -> pd.DataFrame:
     """Success counts of every ``every``-th snapshot and the last, per weights kind ('ema'/'raw' → models).
 
-    The curve uses ``unmask_order``; the last snapshot is also decoded with every order of
-    ``final_unmask_orders`` (models that read [M] only). Every evaluation of one direction
+    The curve uses ``unmask_order`` (decoded first), then each of ``curve_unmask_orders``; the last
+    snapshot is also decoded with every order of ``final_unmask_orders`` (models that read [M] only).
+    Every evaluation of one direction
     starts from the same generator seed, so two points of a curve differ by their weights,
     not by their sampling noise (common random numbers).
     """
@@ -154,8 +156,8 @@ def accuracy_over_training(snapshots: dict[str, list[tuple[int, ToyTransformer]]
             if not model.cfg.reads_mask:
                 orders = ["n/a"]
             else:
-                orders = [unmask_order] + [o for o in final_unmask_orders if o != unmask_order] if step == last \
-                    else [unmask_order]
+                wanted = [unmask_order, *curve_unmask_orders, *(final_unmask_orders if step == last else [])]
+                orders = list(dict.fromkeys(wanted))       # each order once, the curve's first
             plan.append((weights, step, model, orders))
     progress = Progress(sum(len(orders) for *_, orders in plan))
     frames = []

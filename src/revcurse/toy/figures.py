@@ -273,7 +273,8 @@ def accuracy_over_training(frames: Frames, settings: dict):
     curves = frames["accuracy_over_training"]
     run = ["model", "length", "seed", "weights"]
     first = curves[curves["step"] == curves.groupby(run)["step"].transform("min")]
-    curves = curves.merge(first[run + ["unmask_order"]].drop_duplicates(), on=run + ["unmask_order"])  # the curve's order
+    # The curve's order: the first decoded at the first step (toy.eval.unmask_order; evaluate.accuracy_over_training).
+    curves = curves.merge(first.groupby(run).head(1)[run + ["unmask_order"]], on=run + ["unmask_order"])
     per_seed = curves.groupby(["model", "length", "weights", "direction", "seed", "step"], as_index=False)[
         ["successes", "samples"]].sum()
     per_seed["success_pct"] = 100 * per_seed["successes"] / per_seed["samples"]

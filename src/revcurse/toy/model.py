@@ -32,7 +32,9 @@ from torch import nn
 POS_ENCODINGS = ("rope", "learned", "none")
 ATTENTIONS = ("bidirectional", "causal")
 OBJECTIVES = ("masked_diffusion", "fixed_rate_masking", "next_token")
-INITS = ("gpt2", "radd", "pytorch")
+INITS = ("gpt2", "radd", "radd_normal_embedding", "pytorch")
+LOSS_REDUCTIONS = ("sum", "mean")
+MASK_RATE_SAMPLERS = ("stratified", "iid")
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,20 @@ class ModelConfig:
     rope_base: float = 10000.0
     # Weight initialisation (ToyTransformer.reset_parameters; docs/toy.md, "Choices that move the number").
     init: str = "gpt2"
+    # The fields below default to what the project's models were before they existed, so a checkpoint
+    # written then loads as what it was trained with; config.yaml sets RADD's and GPT-2's values.
+    # Trainable biases on q, k, v and the attention output (RADD's attention has none; GPT-2's has them).
+    attention_bias: bool = True
+    # Dropout on the embeddings as well as on the residual branches (GPT-2 does; RADD does not).
+    embedding_dropout: bool = True
+    # Output layer = the token embedding, transposed, without bias (GPT-2's tied LM head).
+    tied_head: bool = False
+    # The loss over positions: 'sum' (RADD's t_DCE_loss: summed over positions, averaged over the
+    # batch) or 'mean' (divided by the number of predicted positions, GPT-2's next-token loss).
+    loss_reduction: str = "mean"
+    # Masked diffusion's per-sequence masking rate t: 'stratified' (RADD's Batch_Uniform_Sampler
+    # 'vdm': one uniform draw u, t_i = (u + i/B) mod 1 over the batch) or 'iid' (B uniform draws).
+    mask_rate_sampler: str = "iid"
     # Probability that a position is masked; objective 'fixed_rate_masking' only.
     fixed_mask_rate: float = 0.15
     # Token that is never a prediction target (the mask token); its logit is -inf.
@@ -61,6 +77,8 @@ class ModelConfig:
             ("attention", self.attention, ATTENTIONS),
             ("objective", self.objective, OBJECTIVES),
             ("init", self.init, INITS),
+            ("loss_reduction", self.loss_reduction, LOSS_REDUCTIONS),
+            ("mask_rate_sampler", self.mask_rate_sampler, MASK_RATE_SAMPLERS),
         ):
             if value not in allowed:
                 raise ValueError(f"ModelConfig.{name}={value!r}; expected one of {allowed}")
@@ -164,8 +182,8 @@ class Attention(nn.Module):
     def __init__(self, cfg: ModelConfig, ensemble: int):
         super().__init__()
         self.cfg = cfg
-        self.qkv = StackedLinear(ensemble, cfg.d_model, 3 * cfg.d_model)   # fused, as in RADD/GPT-2
-        self.out = StackedLinear(ensemble, cfg.d_model, cfg.d_model)
+        self.qkv = StackedLinear(ensemble, cfg.d_model, 3 * cfg.d_model, cfg.attention_bias)   # fused, as in RADD/GPT-2
+        self.out = StackedLinear(ensemble, cfg.d_model, cfg.d_model, cfg.attention_bias)
 
     def queries_keys_values(self, x: torch.Tensor, rope) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """q, k (after RoPE) and v, each [E, B, heads, T, head_dim]."""
@@ -226,7 +244,8 @@ class ToyTransformer(nn.Module):
             self.pos_emb = nn.Parameter(torch.empty(ensemble, cfg.seq_len, cfg.d_model))
         self.blocks = nn.ModuleList(Block(cfg, ensemble) for _ in range(cfg.n_layers))
         self.ln_out = StackedLayerNorm(ensemble, cfg.d_model)
-        self.head = StackedLinear(ensemble, cfg.d_model, cfg.vocab_size)
+        if not cfg.tied_head:
+            self.head = StackedLinear(ensemble, cfg.d_model, cfg.vocab_size)
         if cfg.pos_encoding == "rope":
             cos, sin = rope_tables(cfg.seq_len, cfg.head_dim, cfg.rope_base)
             self.register_buffer("rope_cos", cos, persistent=False)
@@ -247,27 +266,31 @@ class ToyTransformer(nn.Module):
           (±1/sqrt(d_model)), linear weights and MLP biases PyTorch's default (±1/sqrt(fan_in)),
           attention biases 0 (RADD's attention has none), the output layer zero, and LayerNorm
           biases at 1 (RADD's ``LayerNormWot`` starts its bias at ones, unlike SEDD's bias-free one);
-        * ``pytorch``: PyTorch's defaults: nn.Embedding's Normal(0, 1), nn.Linear's ±1/sqrt(fan_in).
+        * ``radd_normal_embedding``: ``radd`` with the token embedding Normal(0, 1), nn.Embedding's
+          default, as RADD's would be had it not re-initialised it;
+        * ``pytorch``: PyTorch's defaults: nn.Embedding's Normal(0, 1), nn.Linear's ±1/sqrt(fan_in)
+          for weights and biases.
 
-        LayerNorm gains start at 1 in all three, and biases at 0 except under ``radd``.
+        LayerNorm gains start at 1 in all of them, and biases at 0 except under the two ``radd``.
         """
         if len(init_rng) != self.ensemble:
             raise ValueError(f"need {self.ensemble} init generators, got {len(init_rng)}")
         residual_std = 0.02 / math.sqrt(2 * self.cfg.n_layers)
+        radd = self.cfg.init in ("radd", "radd_normal_embedding")
         for name, param in self.named_parameters():
             is_bias = name.endswith("bias")
             if "ln_" in name:
-                if is_bias:
-                    param.fill_(1.0 if self.cfg.init == "radd" else 0.0)
-                continue                        # LayerNorm gains keep their constant 1
+                param.fill_(1.0 if not is_bias or radd else 0.0)
+                continue
             layer = name.rsplit(".", 1)[0]
             fan_in = self.get_parameter(f"{layer}.weight").shape[1] if "." in name else self.cfg.d_model
             if self.cfg.init == "gpt2":
                 std = residual_std if name.endswith(("attn.out.weight", "mlp.down.weight")) else 0.02
                 kind, scale = ("zero", 0.0) if is_bias else ("normal", std)
-            elif self.cfg.init == "radd" and (layer == "head" or (is_bias and ".attn." in name)):
+            elif radd and (layer == "head" or (is_bias and ".attn." in name)):
                 kind, scale = "zero", 0.0
-            elif name in ("tok_emb", "pos_emb") and self.cfg.init == "pytorch":
+            elif (name in ("tok_emb", "pos_emb") and self.cfg.init == "pytorch"
+                  or name == "tok_emb" and self.cfg.init == "radd_normal_embedding"):
                 kind, scale = "normal", 1.0
             else:                               # PyTorch's nn.Linear default; SEDD's kaiming-uniform embedding
                 kind, scale = "uniform", fan_in ** -0.5
@@ -290,7 +313,14 @@ class ToyTransformer(nn.Module):
         x = F.embedding(tokens + offsets, self.tok_emb.flatten(0, 1))
         if self.cfg.pos_encoding == "learned":
             x = x + self.pos_emb[:, None, :T, :]
-        return member_dropout(x, self.cfg.dropout, rng)
+        return member_dropout(x, self.cfg.dropout, rng) if self.cfg.embedding_dropout else x
+
+    def output_logits(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits [E, B, T, vocab] of the final LayerNorm's output x, by the head or the tied embedding."""
+        if not self.cfg.tied_head:
+            return self.head(x)
+        E, B, T, D = x.shape
+        return torch.bmm(x.reshape(E, B * T, D), self.tok_emb.transpose(1, 2)).view(E, B, T, -1)
 
     def forward(self, tokens: torch.Tensor, rng: Sequence[torch.Generator] | None = None) -> torch.Tensor:
         """``rng`` (one generator per member) switches dropout on; None means no dropout."""
@@ -300,7 +330,7 @@ class ToyTransformer(nn.Module):
         rope = self.rope()
         for block in self.blocks:
             x = block(x, rope, rng)
-        logits = self.head(self.ln_out(x))
+        logits = self.output_logits(self.ln_out(x))
         return logits.masked_fill(self.suppressed, float("-inf"))
 
 

@@ -53,23 +53,30 @@ class TrainConfig:
 
 # ---------------------------------------------------------------- objectives
 def masked_diffusion_loss(logits: torch.Tensor, clean: torch.Tensor, masked: torch.Tensor,
-                          mask_rate: torch.Tensor) -> torch.Tensor:
-    """Per-member loss: (1/t)·Σ_masked CE, averaged over the batch, divided by L.
+                          mask_rate: torch.Tensor, reduction: str) -> torch.Tensor:
+    """Per-member loss: (1/t)·Σ_masked CE, averaged over the batch; with ``reduction`` 'mean' divided by L.
 
-    The 1/t weight makes it an unbiased estimate of the mean per-token CE over all
-    positions (E[#masked] = t·L); dividing by L keeps it on the next-token loss's
-    per-token scale, so one gradient-clip value means the same for both objectives.
+    The 1/t weight makes the sum an unbiased estimate of the sequence's total CE over all positions
+    (E[#masked] = t·L), as RADD's t_DCE_loss; 'mean' puts it on the next-token loss's per-token scale.
     logits [E,B,L,V], clean/masked [E,B,L], mask_rate [E,B].
     """
     ce = F.cross_entropy(logits.flatten(0, 2).float(), clean.flatten(), reduction="none").view_as(clean)
     per_sequence = (ce * masked).sum(-1) / mask_rate
-    return per_sequence.mean(-1) / clean.shape[-1]
+    return per_sequence.mean(-1) / (clean.shape[-1] if reduction == "mean" else 1)
 
 
-def next_token_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Per-member mean CE of predicting ``targets`` [E,B,T] from ``logits`` [E,B,T,V]."""
-    ce = F.cross_entropy(logits.flatten(0, 2).float(), targets.flatten(), reduction="none")
-    return ce.view_as(targets).mean(dim=(1, 2))
+def next_token_loss(logits: torch.Tensor, targets: torch.Tensor, reduction: str) -> torch.Tensor:
+    """Per-member CE of predicting ``targets`` [E,B,T] from ``logits`` [E,B,T,V]: summed over positions
+    ('sum') or averaged ('mean', GPT-2's), then averaged over the batch."""
+    ce = F.cross_entropy(logits.flatten(0, 2).float(), targets.flatten(), reduction="none").view_as(targets)
+    per_sequence = ce.sum(-1) if reduction == "sum" else ce.mean(-1)
+    return per_sequence.mean(-1)
+
+
+def stratified_uniform(rng: Sequence[torch.Generator], batch_size: int, device) -> torch.Tensor:
+    """[E, B] uniforms, one draw u per member spread over the batch: (u + i/B) mod 1 (RADD's 'vdm' sampler)."""
+    offsets = torch.arange(batch_size, device=device) / batch_size
+    return (member_rand(rng, (1,), device) + offsets) % 1.0
 
 
 def member_rand(rng: Sequence[torch.Generator], shape: tuple[int, ...], device) -> torch.Tensor:
@@ -81,7 +88,7 @@ def training_loss(model: ToyTransformer, clean: torch.Tensor, mask_id: int,
     """Per-member loss [E] of one batch ``clean`` [E,B,L] under the model's objective."""
     if model.cfg.objective == "next_token":
         logits = model(clean[..., :-1], rng)
-        return next_token_loss(logits, clean[..., 1:])
+        return next_token_loss(logits, clean[..., 1:], model.cfg.loss_reduction)
     E, B, L = clean.shape
     if model.cfg.objective == "fixed_rate_masking":
         # The masked-diffusion loss at a constant t: still an unbiased estimate of the mean
@@ -89,10 +96,12 @@ def training_loss(model: ToyTransformer, clean: torch.Tensor, mask_id: int,
         # the batch mean (dropping or redrawing it would bias the estimate).
         mask_rate = torch.full((E, B), model.cfg.fixed_mask_rate, device=clean.device)
     else:
-        mask_rate = MASK_RATE_EPS + (1 - MASK_RATE_EPS) * member_rand(rng, (B,), clean.device)
+        uniform = stratified_uniform(rng, B, clean.device) if model.cfg.mask_rate_sampler == "stratified" \
+            else member_rand(rng, (B,), clean.device)
+        mask_rate = MASK_RATE_EPS + (1 - MASK_RATE_EPS) * uniform
     masked = member_rand(rng, (B, L), clean.device) < mask_rate[..., None]
     logits = model(torch.where(masked, mask_id, clean), rng)
-    return masked_diffusion_loss(logits, clean, masked, mask_rate)
+    return masked_diffusion_loss(logits, clean, masked, mask_rate, model.cfg.loss_reduction)
 
 
 # ---------------------------------------------------------------- optimisation pieces
