@@ -5,7 +5,7 @@ import torch
 from helpers.llm import COMMIT, local_checkpoint, real_llama, record_revision, registry_entry, tiny_standin
 from revcurse.llm import plan
 from revcurse.llm.model.backbone import load_backbone
-from revcurse.llm.model.registry import (STANDIN_REVISION, MissingWeightsError, ModelSpec, resolve_weights,
+from revcurse.llm.model.registry import (STANDIN_REVISION, STATED, MissingWeightsError, ModelSpec, resolve_weights,
                                          weights_revision)
 from revcurse.llm.model.tokenizer import EOS_TOKEN
 
@@ -76,13 +76,23 @@ def test_a_local_directory_needs_a_config_json(tmp_path):
 
 def test_a_real_model_runs_only_on_its_pinned_revision(tmp_path):
     (tmp_path / "config.json").write_text("{}")
-    with pytest.raises(MissingWeightsError, match=r"do not record their revision: fetch them with `hf download "
-                                                  r"<hub repository> --revision 0123"):
+    repository = registry_entry("llada")["repository"]
+    with pytest.raises(MissingWeightsError) as error:
         resolve_weights(real_spec(str(tmp_path)))
+    # A local directory is no hub repository: the command fetches the one config.yaml names for it.
+    assert (f"do not record their revision: fetch them with `hf download {repository} --revision {COMMIT} "
+            f"--local-dir DIR`") in str(error.value) and f"hf download {tmp_path}" not in str(error.value)
+    assert "`revision_stated: true` under llm.models.llada" in str(error.value)
+    unnamed = {**registry_entry("llada"), "weights": str(tmp_path), "revision": COMMIT, "repository": None}
+    with pytest.raises(MissingWeightsError, match=r"`hf download <the hub repository; set llm\.models\.llada\."
+                                                  r"repository> --revision"):
+        resolve_weights(ModelSpec.from_config("llada", unnamed))
     record_revision(tmp_path, OTHER)
     with pytest.raises(MissingWeightsError) as error:
         resolve_weights(real_spec(str(tmp_path)))
     assert f"llm.models.llada.revision = {COMMIT} but the weights at {tmp_path} are revision {OTHER}" in str(error.value)
+    assert f"`hf download {repository} --revision {COMMIT} --local-dir DIR`" in str(error.value)
+    assert f"hf download {tmp_path}" not in str(error.value)
     with pytest.raises(MissingWeightsError) as error:      # not pinned: the message names the commit found
         resolve_weights(real_spec(str(tmp_path), revision=None))
     assert "llm.models.llada.revision is not set" in str(error.value) and f"`revision: {OTHER}`" in str(error.value)
@@ -100,10 +110,47 @@ def test_a_hub_id_resolves_to_the_cache_snapshot_of_the_pinned_commit(tmp_path, 
     (tmp_path / "models--org--model" / "refs").mkdir()
     (tmp_path / "models--org--model" / "refs" / "main").write_text(COMMIT)
     assert resolve_weights(real_spec("org/model")) == snapshot
-    with pytest.raises(MissingWeightsError, match=f"at revision {OTHER} is neither a local directory nor in the"):
+    with pytest.raises(MissingWeightsError, match=f"= {OTHER} but the Hugging Face cache holds org/model at revision "
+                                                  f"{COMMIT}, not that one"):
         resolve_weights(real_spec("org/model", revision=OTHER))
     with pytest.raises(MissingWeightsError, match=f"`revision: {COMMIT}`"):
         resolve_weights(real_spec("org/model", revision=None))
+
+
+def test_weights_that_record_no_commit_run_on_a_stated_revision_recorded_as_stated(tmp_path):
+    (tmp_path / "config.json").write_text("{}")
+    stated = ModelSpec.from_config("llada", {**registry_entry("llada"), "weights": str(tmp_path), "revision": COMMIT,
+                                             "revision_stated": True})
+    assert resolve_weights(stated) == tmp_path and weights_revision(stated) == f"{COMMIT}{STATED}"
+    record_revision(tmp_path, OTHER)          # weights that do record a commit: that one must be the pinned one
+    with pytest.raises(MissingWeightsError, match=f"are revision {OTHER}"):
+        resolve_weights(stated)
+    record_revision(tmp_path, COMMIT)
+    assert weights_revision(stated) == COMMIT
+    with pytest.raises(ValueError, match=r"llm\.models\.llada\.revision_stated is true but llm\.models\.llada\."
+                                         r"revision is null"):
+        ModelSpec.from_config("llada", {**registry_entry("llada"), "revision": None, "revision_stated": True})
+
+
+def test_a_cache_holding_only_a_revision_snapshot_names_it(tmp_path, monkeypatch):
+    """`hf download REPO --revision COMMIT` fills a snapshot and no branch ref: the cache holds the
+    model, so the message says which commit it holds instead of calling it absent."""
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path))
+    snapshot = tmp_path / "models--org--model" / "snapshots" / OTHER
+    snapshot.mkdir(parents=True)
+    (snapshot / "config.json").write_text("{}")
+    with pytest.raises(MissingWeightsError) as error:
+        resolve_weights(real_spec("org/model", revision=None))
+    assert (f"llm.models.llada.revision is not set and the Hugging Face cache holds org/model at revision {OTHER}"
+            in str(error.value)) and f"`revision: {OTHER}`" in str(error.value)
+    with pytest.raises(MissingWeightsError) as error:
+        resolve_weights(real_spec("org/model", revision=COMMIT))
+    assert f"= {COMMIT} but the Hugging Face cache holds org/model at revision {OTHER}, not that one" in str(error.value)
+    assert f"`hf download org/model --revision {COMMIT}`" in str(error.value)
+    assert "neither a local directory nor in the Hugging Face cache" not in str(error.value)
+    assert resolve_weights(real_spec("org/model", revision=OTHER)) == snapshot
 
 
 def test_a_revision_is_a_commit_hash_and_stand_ins_have_none():

@@ -6,12 +6,13 @@ import re
 import pandas as pd
 import pytest
 
-from helpers.llm import COMMIT, record_revision
+from helpers.llm import COMMIT, record_revision, registry_entry
 from helpers.workflow import job_counts, snakemake
 from revcurse.llm.tables import STANDIN_NOTE
 
 REAL_MODELS = ["llada", "llama", "qwen", "dream"]
-DATA_JOBS = {"parent_child_dataset": 1, "person_description_dataset": 1, "trex_dataset": 1, "relational_audit": 1}
+DATA_JOBS = {"relational_check": 3, "parent_child_dataset": 1, "person_description_dataset": 1, "trex_dataset": 1,
+             "relational_audit": 1}
 
 
 @pytest.fixture
@@ -48,6 +49,23 @@ def test_stacking_the_seeds_of_stand_ins_is_an_error(workdir, tmp_path):
     assert "set llm.train.stack_seeds: false" in output
 
 
+def test_a_real_runs_plan_resolves_with_the_pinned_revisions(workdir, tmp_path, monkeypatch):
+    """config.yaml pins every real model's commit: with a Hugging Face cache holding those snapshots
+    (as `hf download REPO --revision COMMIT` leaves it: no branch ref), the paper's Table 1 plan
+    resolves without a warning."""
+    cache = tmp_path / "hf" / "hub"
+    for model in REAL_MODELS:
+        entry = registry_entry(model)
+        snapshot = cache / f"models--{entry['weights'].replace('/', '--')}" / "snapshots" / entry["revision"]
+        snapshot.mkdir(parents=True)
+        (snapshot / "config.json").write_text("{}")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
+    output = snakemake("-n", "results/table1.csv", cwd=workdir)
+    assert "WARNING" not in output and job_counts(output)["llm_finetune"] == 20
+    assert job_counts(output)["llm_evaluate"] == 60
+
+
 def test_a_weights_overlay_points_the_registry_at_local_checkpoints(workdir, tmp_path):
     overlay = {"llm": {"models": {}}}
     for model in REAL_MODELS:
@@ -55,14 +73,21 @@ def test_a_weights_overlay_points_the_registry_at_local_checkpoints(workdir, tmp
         (tmp_path / model / "config.json").write_text("{}")
         overlay["llm"]["models"][model] = {"weights": str(tmp_path / model)}
     (tmp_path / "weights.yaml").write_text(json.dumps(overlay))
-    # Revisions not pinned (config.yaml ships none): the dry run names the setting, once per model.
+    # Plain directories that record no commit: the dry run names the pinned one, once per model.
     output = snakemake("-n", "results/table1.csv", "--configfile", str(tmp_path / "weights.yaml"), cwd=workdir)
     for model in REAL_MODELS:
+        revision, repository = registry_entry(model)["revision"], registry_entry(model)["repository"]
         assert output.count(f"WARNING (dry run; a real run stops here): config.yaml: llm.models.{model}.revision "
-                            f"is not set") == 1
+                            f"= {revision} but the weights at {tmp_path / model} do not record their revision") == 1
+        assert f"`hf download {repository} --revision {revision} --local-dir DIR`" in output
+    for model in REAL_MODELS:   # the user states the commit the weights hold
+        overlay["llm"]["models"][model]["revision_stated"] = True
+    (tmp_path / "weights.yaml").write_text(json.dumps(overlay))
+    output = snakemake("-n", "results/table1.csv", "--configfile", str(tmp_path / "weights.yaml"), cwd=workdir)
+    assert "WARNING" not in output and job_counts(output)["llm_finetune"] == 20
     for model in REAL_MODELS:   # pinned, and the directories record that commit (hf download --local-dir)
         record_revision(tmp_path / model, COMMIT)
-        overlay["llm"]["models"][model]["revision"] = COMMIT
+        overlay["llm"]["models"][model] = {"weights": str(tmp_path / model), "revision": COMMIT}
     (tmp_path / "weights.yaml").write_text(json.dumps(overlay))
     output = snakemake("-n", "results/table1.csv", "--configfile", str(tmp_path / "weights.yaml"), cwd=workdir)
     assert "WARNING" not in output and job_counts(output)["llm_finetune"] == 20

@@ -4,7 +4,8 @@ A real model names its weights by a local directory or a Hugging Face hub id tha
 be in the local cache: nothing is ever downloaded. Its ``revision`` pins the commit of the hub
 repository the weights (and, for LLaDA and Dream, the modeling code) must come from: the cache
 snapshot of that commit, or a local directory that records it (``hf download --local-dir``
-writes the commit next to every file). A stand-in has no weights; it is built from its
+writes the commit next to every file), or, with ``revision_stated``, plain weights that record no
+commit, whose outputs then record the revision as stated (``STATED``). A stand-in has no weights; it is built from its
 ``standin`` architecture (``standins.py``) and trained from scratch.
 """
 from __future__ import annotations
@@ -20,6 +21,7 @@ HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9._-]+$")   # owner/n
 # Hub owners whose models are gated: the licence must be accepted on the hub, and hf download needs a token.
 GATED_OWNERS = ("meta-llama",)
 STANDIN_REVISION = "stand-in"          # what a stand-in's outputs record as the model revision
+STATED = " (stated)"                   # after a revision the weights do not record, only the config states
 POSITION_IDS = ("index", "visible")
 
 
@@ -47,15 +49,21 @@ class ModelSpec:
     revision: str | None = None      # real models: the pinned commit of the hub repository
     chat_template: bool = False      # wrap every prompt in the tokenizer's chat template (docs/llm.md)
     position_ids: str = "index"      # index: the sequence index; visible: count visible tokens (Dream)
+    repository: str | None = None    # the hub repository `revision` is a commit of (for a local `weights`)
+    revision_stated: bool = False    # weights that record no commit are taken to be `revision`
 
     @classmethod
     def from_config(cls, name: str, entry: dict) -> "ModelSpec":
         key = f"llm.models.{name}"
         if (entry.get("weights") is None) == (entry.get("standin") is None):
             raise ValueError(f"config.yaml: {key}: give exactly one of 'weights' (a real model) or 'standin'")
-        if entry.get("standin") is not None and (entry.get("revision") or entry.get("chat_template")):
+        standin_only = [k for k in ("revision", "chat_template", "repository", "revision_stated") if entry.get(k)]
+        if entry.get("standin") is not None and standin_only:
             raise ValueError(f"config.yaml: {key}: a stand-in has no hub revision and its tokenizer no chat template; "
-                             f"remove 'revision' and 'chat_template' from it")
+                             f"remove {standin_only} from it")
+        if entry.get("revision_stated") and entry.get("revision") is None:
+            raise ValueError(f"config.yaml: {key}.revision_stated is true but {key}.revision is null; state the "
+                             f"commit the weights hold in {key}.revision")
         if entry.get("revision") is not None and not COMMIT.match(str(entry["revision"])):
             raise ValueError(f"config.yaml: {key}.revision = {entry['revision']!r}; expected the 40-hex commit hash "
                              f"of the hub repository (a branch or tag name can move)")
@@ -84,11 +92,19 @@ class ModelSpec:
             revision=entry.get("revision"),
             chat_template=entry.get("chat_template", False),
             position_ids=entry.get("position_ids", "index"),
+            repository=entry.get("repository"),
+            revision_stated=entry.get("revision_stated", False),
         )
 
     @property
     def is_standin(self) -> bool:
         return self.standin is not None
+
+    @property
+    def hub_repository(self) -> str | None:
+        """The hub repository to fetch the pinned revision from: ``weights`` if it is a hub id (the
+        cache is looked up by it), else ``repository`` (a local directory names none)."""
+        return self.weights if self.weights and is_hub_id(self.weights) else self.repository
 
     def learning_rate(self, dataset: str) -> float:
         return self.learning_rates.get(dataset, self.learning_rates["default"])
@@ -103,7 +119,8 @@ def resolve_weights(spec: ModelSpec) -> Path:
 
 def weights_revision(spec: ModelSpec) -> str:
     """The commit the model's outputs record: the pinned revision of a real model (checked against
-    its weights by ``resolve_weights``), ``STANDIN_REVISION`` for a stand-in."""
+    its weights by ``resolve_weights``; followed by ``STATED`` where the weights record none and
+    ``revision_stated`` vouches for them), ``STANDIN_REVISION`` for a stand-in."""
     return STANDIN_REVISION if spec.is_standin else _resolve(spec)[1]
 
 
@@ -161,6 +178,9 @@ def _resolve(spec: ModelSpec) -> tuple[Path, str]:
         try:   # with a pinned commit: that snapshot; without: the cached one, to name it in the error
             local = Path(snapshot_download(spec.weights, revision=spec.revision, local_files_only=True))
         except Exception as error:  # not cached, or not a valid hub id: both mean "not here"
+            cached = cached_revisions(spec.weights)
+            if cached:   # `hf download --revision` fills a snapshot but no branch ref
+                raise MissingWeightsError(_other_snapshots(spec, cached)) from None
             cache = os.environ.get("HF_HUB_CACHE") or os.environ.get("HF_HOME") or "~/.cache/huggingface"
             what = f"at revision {spec.revision} " if spec.revision else ""
             reason = f"{what}is neither a local directory nor in the Hugging Face cache ({cache}; {type(error).__name__})"
@@ -168,9 +188,31 @@ def _resolve(spec: ModelSpec) -> tuple[Path, str]:
         found = recorded_revision(local)
     if spec.revision is None:
         raise MissingWeightsError(_unpinned(spec, local, found))
+    if found is None and spec.revision_stated:
+        return local, spec.revision + STATED
     if found != spec.revision:
         raise MissingWeightsError(_wrong_revision(spec, local, found))
     return local, spec.revision
+
+
+def cached_revisions(hub_id: str) -> list[str]:
+    """The commits whose snapshots of ``hub_id`` the Hugging Face cache holds (with a config.json)."""
+    from huggingface_hub import constants
+
+    snapshots = Path(constants.HF_HUB_CACHE) / f"models--{hub_id.replace('/', '--')}" / "snapshots"
+    return sorted(d.name for d in snapshots.glob("*") if COMMIT.match(d.name) and (d / "config.json").is_file())
+
+
+def _other_snapshots(spec: ModelSpec, cached: list[str]) -> str:
+    key = f"llm.models.{spec.name}.revision"
+    holds = f"the Hugging Face cache holds {spec.weights} at revision {', '.join(cached)}"
+    pin = f"`revision: {cached[0]}`" if len(cached) == 1 else "one of those"
+    if spec.revision is None:
+        return (f"config.yaml: {key} is not set and {holds} (a `--revision` download, with no branch to follow): "
+                f"pin {pin} under llm.models.{spec.name}. See docs/llm.md.")
+    return (f"config.yaml: {key} = {spec.revision} but {holds}, not that one. Fetch the pinned one "
+            f"(`{_download(spec, spec.revision)}`) or, if the change is intended, pin {pin} (and rerun the "
+            f"model's jobs). See docs/llm.md.")
 
 
 def _unpinned(spec: ModelSpec, local: Path, found: str | None) -> str:
@@ -188,35 +230,44 @@ def _wrong_revision(spec: ModelSpec, local: Path, found: str | None) -> str:
         return (f"config.yaml: {key} = {spec.revision} but the weights at {local} do not record their revision: "
                 f"{_record_it(spec)}. See docs/llm.md.")
     return (f"config.yaml: {key} = {spec.revision} but the weights at {local} are revision {found}. Fetch the "
-            f"pinned one (`hf download {spec.weights} --revision {spec.revision} --local-dir DIR`) or, if the "
-            f"change is intended, pin {found} (and rerun the model's jobs). See docs/llm.md.")
+            f"pinned one (`{_download(spec, spec.revision, 'DIR')}`) or, if the change is intended, pin {found} "
+            f"(and rerun the model's jobs). See docs/llm.md.")
 
 
 def _record_it(spec: ModelSpec) -> str:
-    local = Path(spec.weights).expanduser().is_dir()
-    repo, commit = ("<hub repository>" if local else spec.weights), spec.revision or "COMMIT"
-    return (f"fetch them with `hf download {repo} --revision {commit} --local-dir DIR` (which records the commit in "
+    key = f"llm.models.{spec.name}"
+    stated = (f"; or, if you know these weights are commit {spec.revision}, say so with `revision_stated: true` "
+              f"under {key} (every output then records the revision as '{spec.revision}{STATED}')"
+              if spec.revision else "")
+    return (f"fetch them with `{_download(spec, spec.revision, 'DIR')}` (which records the commit in "
             f"DIR/.cache/huggingface/download) and point weights at DIR, or point weights at the hub id with HF_HOME "
-            f"on a cache that holds that commit's snapshot")
+            f"on a cache that holds that commit's snapshot{stated}")
+
+
+def _download(spec: ModelSpec, revision: str | None, local_dir: str | None = None) -> str:
+    """The `hf download` command that fetches ``revision`` of the model's hub repository (a local
+    weights directory is no repository: ``repository`` names it, else a placeholder that says where)."""
+    repo = spec.hub_repository or f"<the hub repository; set llm.models.{spec.name}.repository>"
+    return (f"hf download {repo} --revision {revision or 'COMMIT'}"
+            + (f" --local-dir {local_dir}" if local_dir else ""))
 
 
 def _missing(spec: ModelSpec, reason: str) -> str:
     """Where a model's weights were looked for and how to put them there: a hub id's cache or a local
     directory, told apart; for a gated model, how to get access."""
     key = f"llm.models.{spec.name}.weights"
-    revision = spec.revision or "COMMIT"
     overlay = (f"in a config overlay passed with `--configfile weights.yaml`:\n"
                f"    llm: {{models: {{{spec.name}: {{weights: /path/to/{Path(str(spec.weights)).name}}}}}}}\n")
     if is_hub_id(spec.weights):
         where = (f"{key} = {spec.weights!r}, a Hugging Face hub id, {reason}. Nothing is downloaded. Fill the cache "
-                 f"on a machine with internet (`hf download {spec.weights} --revision {revision}`) and set HF_HOME "
-                 f"to it, or download the checkpoint into a directory (`hf download {spec.weights} --revision "
-                 f"{revision} --local-dir DIR`) and point {key} at DIR, e.g. {overlay}")
+                 f"on a machine with internet (`{_download(spec, spec.revision)}`) and set HF_HOME to it, or "
+                 f"download the checkpoint into a directory (`{_download(spec, spec.revision, 'DIR')}`) and point "
+                 f"{key} at DIR, e.g. {overlay}")
     else:
         where = (f"{key} = {spec.weights!r}, a local directory: {reason}. Nothing is downloaded. Put the checkpoint "
-                 f"there (config.json, *.safetensors, tokenizer files; on a machine with internet: `hf download "
-                 f"<hub repository> --revision {revision} --local-dir {spec.weights}`, the hub repository being the "
-                 f"one config.yaml names for {key}), or point {key} at the directory that holds it, e.g. {overlay}")
+                 f"there (config.json, *.safetensors, tokenizer files; on a machine with internet: "
+                 f"`{_download(spec, spec.revision, spec.weights)}`), or point {key} at the directory that holds it, "
+                 f"e.g. {overlay}")
     return f"config.yaml: {where}{_gated(spec)}Or run the stand-ins instead (`--config preset=quick`). See docs/llm.md."
 
 
