@@ -27,6 +27,9 @@ class IgnoresItsMask(torch.nn.Module):
         super().__init__()
         self.inner = model
 
+    def get_input_embeddings(self):
+        return self.inner.get_input_embeddings()
+
     def forward(self, input_ids, attention_mask=None, **kwargs):
         everything = torch.zeros(input_ids.shape[0], 1, input_ids.shape[1], input_ids.shape[1])
         return self.inner(input_ids=input_ids, attention_mask=everything, **kwargs)

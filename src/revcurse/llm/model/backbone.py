@@ -214,24 +214,29 @@ def _lm_head_only_at(model: torch.nn.Module, positions: torch.Tensor):
 
 
 def load_backbone(spec: ModelSpec, device: torch.device, seed: int, tokenizer_path: Path | None = None) -> Backbone:
-    """A real model from its weights (offline), or a stand-in built from its config with ``seed``."""
+    """A real model from its weights (offline), or a stand-in built from its config with ``seed``.
+    The special-token ids are checked against the tokenizer before the weights are read."""
     if spec.is_standin:
         if tokenizer_path is None:
             raise ValueError(f"{spec.name} is a stand-in: it needs the stand-in tokenizer")
-        tokenizer = load_standin_tokenizer(tokenizer_path)
+        tokenizer, source = load_standin_tokenizer(tokenizer_path), tokenizer_path
+    else:
+        source = resolve_weights(spec)
+        tokenizer = _load_tokenizer(spec, source)
+    pad, eos, mask = special_token_ids(spec, tokenizer, source)
+    if spec.is_standin:
         model = build_standin(spec, len(tokenizer), tokenizer.eos_token_id, seed)
         generation_eos = []
     else:
-        model, tokenizer = _load_pretrained(spec, resolve_weights(spec))
+        model = _load_model(spec, source)
         generation_eos = getattr(getattr(model, "generation_config", None), "eos_token_id", None) or []
         generation_eos = [generation_eos] if isinstance(generation_eos, int) else list(generation_eos)
+    rows, ids = model.get_input_embeddings().num_embeddings, {"pad": pad, "EOS": eos, "mask": mask}
+    if max(i for i in ids.values() if i is not None) >= rows:
+        raise ValueError(f"{source}: the model's input embeddings have {rows} rows, but the special-token ids are "
+                         f"{ids}; expected ids below {rows} (config.yaml: llm.models.{spec.name}.mask_token_id, or "
+                         f"the tokenizer)")
     model.to(device=device, dtype=DTYPES[spec.dtype])
-    eos = tokenizer.eos_token_id
-    # App. C: pad = EOS for LLaMA; tokenizers that define their own pad token (Qwen) keep it.
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos
-    mask = spec.mask_token_id if spec.mask_token_id is not None else tokenizer.mask_token_id
-    if spec.kind == "mdm" and mask is None:
-        raise ValueError(f"config.yaml: llm.models.{spec.name}.mask_token_id is null and the tokenizer has no mask token")
     backbone = Backbone(spec, model, tokenizer, pad, eos, frozenset([eos, pad, *generation_eos]), mask,
                         weights_revision(spec))
     try:
@@ -242,6 +247,40 @@ def load_backbone(spec: ModelSpec, device: torch.device, seed: int, tokenizer_pa
     if spec.kind == "mdm":
         check_padding_is_ignored(backbone)
     return backbone
+
+
+def special_token_ids(spec: ModelSpec, tokenizer, source: Path) -> tuple[int, int, int | None]:
+    """(pad, EOS, mask) ids: the tokenizer's, the mask id from ``llm.models.<name>.mask_token_id``
+    where given. A configured mask id must be the tokenizer's mask token, or, for a tokenizer that
+    names none (LLaDA's), one of its special added tokens; no two of the three may coincide (the
+    samplers would stop on, or never fill, a mask)."""
+    key = f"config.yaml: llm.models.{spec.name}.mask_token_id"
+    eos = tokenizer.eos_token_id
+    if eos is None:
+        raise ValueError(f"{source}: the tokenizer defines no EOS token; expected one (every completion ends with it)")
+    # App. C: pad = EOS for LLaMA; tokenizers that define their own pad token (Qwen) keep it.
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos
+    if spec.kind != "mdm":
+        return pad, eos, None
+    mask, own = spec.mask_token_id, tokenizer.mask_token_id
+    if mask is None:
+        if own is None:
+            raise ValueError(f"{key} is null and the tokenizer at {source} has no mask token; expected the id of the "
+                             f"model's mask token")
+        mask = own
+    elif own is not None and own != mask:
+        raise ValueError(f"{key} = {mask}, but the tokenizer at {source} has mask token {tokenizer.mask_token!r} = "
+                         f"{own}; expected the same id (the model was trained to fill that one)")
+    elif own is None:
+        added = getattr(tokenizer, "added_tokens_decoder", {}).get(mask)
+        if added is None or not added.special:
+            found = "not a token of it" if mask >= len(tokenizer) else f"{tokenizer.convert_ids_to_tokens(mask)!r}"
+            raise ValueError(f"{key} = {mask}, but in the tokenizer at {source} that id is {found}; expected a special "
+                             f"added token (LLaDA's <|mdm_mask|>, Dream's <|mask|>)")
+    if mask in (pad, eos):
+        raise ValueError(f"{key} = {mask} is also the tokenizer's {'pad' if mask == pad else 'EOS'} id ({source}); "
+                         f"expected a token of its own")
+    return pad, eos, mask
 
 
 def with_seeded_lora(backbone: Backbone, lora: dict, seed: int) -> Backbone:
@@ -273,15 +312,19 @@ def with_stacked_lora(backbone: Backbone, lora: dict, seeds: list[int]) -> Backb
     return replace(backbone, model=stack_adapters(backbone.model, adapters, lora["alpha"] / lora["r"]))
 
 
-def _load_pretrained(spec: ModelSpec, path: Path):
-    import transformers
-    from transformers import AutoModel, AutoModelForCausalLM, AutoTokenizer
+def _load_tokenizer(spec: ModelSpec, path: Path):
+    from transformers import AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=spec.remote_code)
+    return AutoTokenizer.from_pretrained(path, trust_remote_code=spec.remote_code)
+
+
+def _load_model(spec: ModelSpec, path: Path) -> torch.nn.Module:
+    import transformers
+    from transformers import AutoModel, AutoModelForCausalLM
+
     # LLaDA and Dream register their language-model classes under AutoModel.
     auto_class = AutoModel if spec.kind == "mdm" else AutoModelForCausalLM
     # transformers renamed the keyword in 4.56; the remote-code env pins an older release.
     major, minor = (int(part) for part in transformers.__version__.split(".")[:2])
     dtype_keyword = "dtype" if (major, minor) >= (4, 56) else "torch_dtype"
-    model = auto_class.from_pretrained(path, trust_remote_code=spec.remote_code, **{dtype_keyword: DTYPES[spec.dtype]})
-    return model, tokenizer
+    return auto_class.from_pretrained(path, trust_remote_code=spec.remote_code, **{dtype_keyword: DTYPES[spec.dtype]})
