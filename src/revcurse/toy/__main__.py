@@ -185,6 +185,21 @@ def table2(args) -> None:
     log.info("table 2 from %d runs:\n%s", evals.groupby(["model", "length", "seed"]).ngroups, Path(args.md).read_text())
 
 
+def table2_experiment(args) -> None:
+    """The Table 2 experiment's cells and verdicts (revcurse.toy.experiment), from the runs' Parquet files."""
+    from revcurse.core.io import listed_values, read_parquets
+    from revcurse.toy.experiment import experiment, markdown
+
+    evals = read_parquets(args.evals)
+    table, verdicts = experiment(evals, read_parquets(args.curves), args.paper_values)
+    # The code that made the runs (one version, once the experiment's runs come from one clone) and this table's.
+    stamp = {"runs_code_version": listed_values(evals["code_version"]), "code_version": provenance()["code_version"]}
+    table.assign(**stamp).to_csv(args.csv, index=False, float_format="%.4f")
+    verdicts.assign(**stamp).to_csv(args.verdicts_csv, index=False, float_format="%.4f")
+    Path(args.md).write_text(markdown(table, verdicts))
+    log.info("Table 2 experiment:\n%s", verdicts.to_string(index=False))
+
+
 def toy_training_curves(args) -> None:
     """Accuracy over training (figure) and the decoding-choice table, from the runs' curves."""
     from revcurse.core.io import read_parquets
@@ -320,6 +335,15 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--csv", required=True)
     p.add_argument("--md", required=True)
     p.set_defaults(func=compare_presets)
+
+    p = sub.add_parser("table2-experiment", help="the Table 2 experiment's cells and verdicts (docs/toy.md)")
+    p.add_argument("--evals", nargs="+", required=True, help="eval.parquet files of the candidates' MDM runs")
+    p.add_argument("--curves", nargs="+", required=True, help="accuracy_over_training.parquet files of the same runs")
+    p.add_argument("--paper-values", required=True, help="resources/paper_values.yaml")
+    p.add_argument("--csv", required=True, help="every cell")
+    p.add_argument("--verdicts-csv", required=True)
+    p.add_argument("--md", required=True)
+    p.set_defaults(func=table2_experiment)
 
     p = sub.add_parser("reference-config-hash", help="the config hash Table 2 stamps for a reference/paper preset")
     p.add_argument("preset")

@@ -1,0 +1,151 @@
+"""The Table 2 experiment (docs/toy.md, "The Table 2 experiment"): each candidate's MDM runs against the
+paper's printed Table 2 cells, under the decision rule written before the runs.
+
+Read from the runs' Parquet files only: ``eval.parquet`` (Table 2's final evaluation) and
+``accuracy_over_training.parquet`` (every decoding choice at the last snapshot, and the best over training).
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pandas as pd
+import yaml
+from scipy.stats import t as t_dist
+
+from revcurse.toy.tables import UNLEARNED_BELOW_FORWARD_PCT, best_over_training, seed_interval
+
+# The rule's constants, as docs/toy.md states them.
+SEEDS_PER_CELL = 5
+MIN_LEARNED_SEEDS = 4
+FORWARD_WITHIN_PCT = 2.0          # at L >= FORWARD_FROM_L, |ours - printed| of the final forward success
+FORWARD_FROM_L = 20
+SD_FLOOR_PCT = 0.5
+FAMILY_ALPHA = 0.05
+FAMILY_CELLS = 8                  # Table 2's MDM cells: 4 lengths x 2 directions
+# A choice: (weights, unmasking order) decoded at the last snapshot. 'table2' is Table 2's own evaluation.
+CHOICES = [("ema", "random"), ("ema", "left_to_right"), ("raw", "random"), ("raw", "left_to_right")]
+
+
+def paper_mdm_cells(paper_values: str | Path) -> pd.DataFrame:
+    """The paper's printed MDM cells of Table 2 (L, direction, printed) and how many seeds each averages,
+    from resources/paper_values.yaml."""
+    resource = yaml.safe_load(Path(paper_values).read_text())
+    seeds = next(entry["seeds"] for entry in resource["paper_seeds"] if entry["source"] == "table2")
+    rows = [{"L": int(v["ours"]["L"]), "direction": v["ours"]["direction"], "printed": float(v["printed"]),
+             "paper_seeds": int(seeds)}
+            for v in resource["values"]
+            if v.get("ours", {}).get("source") == "table2" and v["ours"].get("model") == "mdm"]
+    return pd.DataFrame(rows).sort_values(["L", "direction"]).reset_index(drop=True)
+
+
+def compatibility(rates: pd.Series, printed: float, paper_seeds: int) -> dict:
+    """Our per-seed rates (%) against the paper's mean of ``paper_seeds`` seeds, whose spread is taken as ours
+    (floored at SD_FLOOR_PCT): t = (mean - printed) / (s·sqrt(1/n + 1/paper_seeds)), compatible if |t| is
+    below the two-sided Student-t quantile at FAMILY_ALPHA / FAMILY_CELLS with n - 1 degrees of freedom."""
+    n = len(rates)
+    if n < 2:
+        return {"t": math.nan, "t_threshold": math.nan, "compatible": False}
+    spread = max(rates.std(ddof=1), SD_FLOOR_PCT)
+    t = (rates.mean() - printed) / (spread * math.sqrt(1 / n + 1 / paper_seeds))
+    threshold = t_dist.ppf(1 - FAMILY_ALPHA / FAMILY_CELLS / 2, n - 1)
+    return {"t": t, "t_threshold": threshold, "compatible": bool(abs(t) < threshold)}
+
+
+def per_seed_rates(evals: pd.DataFrame, curves: pd.DataFrame) -> pd.DataFrame:
+    """Success (%) per (preset, L, seed, direction, choice): 'table2' (the final evaluation), each of CHOICES
+    at the last snapshot, and 'best' (the best trained snapshot, decoded as Table 2), with ``learned``."""
+    key = ["preset", "length", "seed", "direction"]
+    final = evals.groupby(key, as_index=False)[["successes", "samples"]].sum().assign(choice="table2")
+    last = curves[curves["step"] == curves.groupby(["preset", "length", "seed"])["step"].transform("max")]
+    last = last.assign(choice=last["weights"] + "/" + last["unmask_order"])
+    last = last[last["choice"].isin([f"{w}/{o}" for w, o in CHOICES])]
+    choices = last.groupby(key + ["choice"], as_index=False)[["successes", "samples"]].sum()
+    best = pd.concat([best_over_training(runs, "ema", "random") for _, runs in curves.groupby("preset")])
+    best = best.groupby(key, as_index=False)[["successes", "samples"]].sum().assign(choice="best")
+    rates = pd.concat([final, choices, best], ignore_index=True)
+    rates["rate_pct"] = 100 * rates["successes"] / rates["samples"]
+    forward = final[final["direction"] == "forward"].set_index(["preset", "length", "seed"])
+    learned = 100 * forward["successes"] / forward["samples"] >= UNLEARNED_BELOW_FORWARD_PCT
+    rates["learned"] = rates.set_index(["preset", "length", "seed"]).index.map(learned).astype(bool)
+    return rates.rename(columns={"length": "L"})
+
+
+def cells(rates: pd.DataFrame, paper: pd.DataFrame) -> pd.DataFrame:
+    """One row per (preset, L, direction, choice): seeds run and learned, the mean over learned seeds with its
+    Student-t interval, the paper's value and, for the final-step choices, the compatibility test."""
+    rows = []
+    printed = paper.set_index(["L", "direction"])
+    for (preset, length, direction, choice), group in rates.groupby(["preset", "L", "direction", "choice"]):
+        learned = group[group["learned"]]["rate_pct"]
+        low, high = seed_interval(learned)
+        paper_cell = printed.loc[(length, direction)] if (length, direction) in printed.index else None
+        test = (compatibility(learned, paper_cell["printed"], paper_cell["paper_seeds"])
+                if paper_cell is not None and choice != "best" else {})
+        rows.append({"preset": preset, "L": length, "direction": direction, "choice": choice,
+                     "seeds": len(group), "learned_seeds": len(learned), "mean_pct": learned.mean(),
+                     "seed_std_pct": learned.std(ddof=1), "seed_ci95_low_pct": low, "seed_ci95_high_pct": high,
+                     "paper_pct": paper_cell["printed"] if paper_cell is not None else math.nan,
+                     "t": test.get("t", math.nan), "t_threshold": test.get("t_threshold", math.nan),
+                     "compatible": test.get("compatible", pd.NA)})
+    return pd.DataFrame(rows)
+
+
+def verdict(table: pd.DataFrame, preset: str, lengths: list[int]) -> dict:
+    """The rule at ``lengths`` for one preset: (1) at every L at least MIN_LEARNED_SEEDS of SEEDS_PER_CELL seeds
+    learn, (2) at L >= FORWARD_FROM_L the final forward success is within FORWARD_WITHIN_PCT of the paper's,
+    (3) one choice makes every cell at these lengths compatible. 'incomplete' while a length lacks seeds."""
+    mine = table[(table["preset"] == preset) & table["L"].isin(lengths)]
+    final = mine[mine["choice"] == "table2"]
+    if set(final["L"]) != set(lengths) or (final["seeds"] < SEEDS_PER_CELL).any():
+        return {"verdict": "incomplete", "why": f"needs {SEEDS_PER_CELL} seeds at L = {lengths}"}
+    forward = final[final["direction"] == "forward"]
+    failed = [f"L = {r.L}: {r.learned_seeds} of {r.seeds} seeds learn"
+              for r in forward.itertuples() if r.learned_seeds < MIN_LEARNED_SEEDS]
+    failed += [f"L = {r.L}: forward {r.mean_pct:.2f} vs {r.paper_pct:.2f} (more than {FORWARD_WITHIN_PCT:g} points)"
+               for r in forward.itertuples() if r.L >= FORWARD_FROM_L and abs(r.mean_pct - r.paper_pct) > FORWARD_WITHIN_PCT]
+    tested = mine[mine["choice"].isin([f"{w}/{o}" for w, o in CHOICES])]
+    compatible = tested.groupby("choice").apply(
+        lambda c: len(c) == 2 * len(lengths) and bool(c["compatible"].all()), include_groups=False)
+    choices = sorted(compatible[compatible].index)
+    if not choices:
+        failed.append("no choice makes every cell compatible")
+    largest_t = {choice: tested[tested["choice"] == choice]["t"].abs().max() for choice in choices}
+    return {"verdict": "fails" if failed else "passes", "why": "; ".join(failed),
+            "compatible_choices": ", ".join(choices),
+            "largest_abs_t": min(largest_t.values()) if largest_t else math.nan}
+
+
+def markdown(table: pd.DataFrame, verdicts: pd.DataFrame) -> str:
+    def interval(r) -> str:
+        return f"{r.mean_pct:.1f} [{r.seed_ci95_low_pct:.1f}, {r.seed_ci95_high_pct:.1f}]"
+
+    lines = ["# The Table 2 experiment",
+             "",
+             "Protocol and rule: `docs/toy.md`, \"The Table 2 experiment\" (written before the runs). Built by "
+             "`python -m revcurse.toy table2-experiment` from the runs' Parquet files. Success rates in %, mean over the "
+             "learned seeds [Student-t 95% interval over seeds]; `t`: (ours - paper) / (s·sqrt(1/n + 1/3)), compatible "
+             "where |t| is below the threshold (family-wise 5% over Table 2's 8 MDM cells).",
+             "", "## Verdicts", "",
+             verdicts.to_markdown(index=False, floatfmt=".2f"),
+             "", "## Final step and best over training", ""]
+    for (preset, length), group in table.groupby(["preset", "L"]):
+        lines += [f"### {preset}, L = {length}", ""]
+        rows = []
+        for r in group.sort_values(["choice", "direction"]).itertuples():
+            test = "" if pd.isna(r.compatible) else f"t = {r.t:+.2f} (< {r.t_threshold:.2f}: {'yes' if r.compatible else 'no'})"
+            rows.append({"choice": r.choice, "direction": r.direction, "learned / seeds": f"{r.learned_seeds} / {r.seeds}",
+                         "ours": interval(r), "paper": f"{r.paper_pct:.2f}", "compatible": test})
+        lines += [pd.DataFrame(rows).to_markdown(index=False), ""]
+    return "\n".join(lines)
+
+
+def experiment(evals: pd.DataFrame, curves: pd.DataFrame, paper_values: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Every candidate's cells, and its verdicts: stage A (L = 20) and the full rule (every printed L)."""
+    paper = paper_mdm_cells(paper_values)
+    table = cells(per_seed_rates(evals, curves), paper)
+    verdicts = []
+    for preset in sorted(table["preset"].unique()):
+        for rule, lengths in (("stage A (L = 20)", [20]), ("Table 2 (every L)", sorted(paper["L"].unique()))):
+            verdicts.append({"preset": preset, "rule": rule, **verdict(table, preset, lengths)})
+    return table, pd.DataFrame(verdicts)

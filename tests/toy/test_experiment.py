@@ -1,0 +1,62 @@
+"""The Table 2 experiment's rule (docs/toy.md) on made-up runs whose verdict is known."""
+import numpy as np
+import pandas as pd
+import pytest
+
+from revcurse.toy.experiment import CHOICES, compatibility, experiment, markdown, paper_mdm_cells
+
+PAPER_VALUES = "resources/paper_values.yaml"
+
+
+def runs(preset: str, forward: list[float], reverse: list[float], length: int = 20, samples: int = 5200):
+    """eval.parquet and accuracy_over_training.parquet rows of one preset's seeds with these success rates (%)."""
+    evals, curves = [], []
+    for seed, (fwd, rev) in enumerate(zip(forward, reverse)):
+        for direction, pct in (("forward", fwd), ("reverse", rev)):
+            row = {"preset": preset, "model": "mdm", "length": length, "seed": seed, "direction": direction,
+                   "samples": samples, "successes": round(pct * samples / 100), "code_version": "abc"}
+            evals.append(row)
+            for step in (0, 1500, 3000):
+                for weights, order in CHOICES:
+                    curves.append({**row, "step": step, "weights": weights, "unmask_order": order,
+                                   "top_k": 3, "precision": "bf16",
+                                   "successes": round(pct * samples / 100) if step else 0})
+    return pd.DataFrame(evals), pd.DataFrame(curves)
+
+
+def test_paper_cells_are_the_eight_printed_mdm_values():
+    paper = paper_mdm_cells(PAPER_VALUES)
+    assert len(paper) == 8 and set(paper["L"]) == {10, 20, 30, 40} and (paper["paper_seeds"] == 3).all()
+    assert paper.set_index(["L", "direction"]).loc[(20, "reverse"), "printed"] == pytest.approx(55.70)
+
+
+def test_compatibility_takes_the_papers_noise_from_our_spread():
+    rates = pd.Series([50.0, 54.0, 58.0, 52.0, 56.0])          # mean 54, sd 3.16
+    near = compatibility(rates, 55.70, 3)
+    assert near["compatible"] and near["t"] == pytest.approx((54 - 55.7) / (rates.std() * np.sqrt(1 / 5 + 1 / 3)))
+    assert not compatibility(rates - 38, 55.70, 3)["compatible"]      # a 39-point gap is not noise
+    assert compatibility(pd.Series([99.6] * 5), 99.31, 3)["t"] == pytest.approx(0.29 / (0.5 * np.sqrt(1 / 5 + 1 / 3)))
+
+
+def test_a_candidate_like_the_paper_passes_stage_a_and_one_like_the_reference_fails():
+    like_paper = runs("table2_like_paper", [97.0, 97.5, 97.8, 96.9, 97.4], [52.0, 58.0, 55.0, 57.0, 54.0])
+    like_ours = runs("table2_like_ours", [99.6, 99.7, 99.8, 99.5, 99.7], [16.0, 18.0, 15.0, 19.0, 17.0])
+    unlearned = runs("table2_unlearned", [97.0, 97.5, 0.5, 1.0, 97.4], [52.0, 58.0, 0.0, 0.0, 54.0])
+    partial = runs("table2_partial", [97.0, 97.5], [52.0, 58.0])
+    evals, curves = (pd.concat(frames) for frames in zip(like_paper, like_ours, unlearned, partial))
+    table, verdicts = experiment(evals, curves, PAPER_VALUES)
+    stage_a = verdicts[verdicts["rule"].str.startswith("stage A")].set_index("preset")
+    assert stage_a.loc["table2_like_paper", "verdict"] == "passes"
+    assert stage_a.loc["table2_like_paper", "compatible_choices"] == ", ".join(sorted(f"{w}/{o}" for w, o in CHOICES))
+    assert stage_a.loc["table2_like_ours", "verdict"] == "fails"
+    assert "more than 2 points" in stage_a.loc["table2_like_ours", "why"]
+    assert "no choice" in stage_a.loc["table2_like_ours", "why"]
+    assert "3 of 5 seeds learn" in stage_a.loc["table2_unlearned", "why"]
+    assert stage_a.loc["table2_partial", "verdict"] == "incomplete"
+    full = verdicts[verdicts["rule"].str.startswith("Table 2")].set_index("preset")
+    assert (full["verdict"] == "incomplete").all()              # only L = 20 ran
+    reverse = table[(table["preset"] == "table2_unlearned") & (table["choice"] == "table2")
+                    & (table["direction"] == "reverse")].iloc[0]
+    assert reverse["learned_seeds"] == 3 and reverse["mean_pct"] == pytest.approx(np.mean([52.0, 58.0, 54.0]), abs=0.05)
+    report = markdown(table, verdicts)
+    assert "### table2_like_paper, L = 20" in report and "| table2_like_ours" in report
