@@ -9,7 +9,8 @@ import yaml
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-from revcurse.core.config import config_hash, deep_merge, resolve_config
+from revcurse.core.config import config_error, config_hash, deep_merge, resolve_config
+from revcurse.toy.specs import check_toy_config, toy_model_fields
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = str(ROOT / "workflow/schemas/config.schema.yaml")
@@ -56,6 +57,41 @@ def test_schema_rejects_bad_values_naming_the_key(config, path, value, expected)
     assert expected in message
     where = "".join(f"[{k!r}]" for k in path[:-1] if not (path[-1] == "stepz"))
     assert f"On instance{where}" in message
+
+
+@pytest.mark.parametrize("overlay, command_line, expected", [
+    ({"toy": {"train": {"lr": -1.0}}}, {}, "config: toy.train.lr = -1.0: it is less than or equal to the minimum of 0"),
+    ({"toy": {"train": {"stepz": 10}}}, {},
+     "config: unknown key(s) 'stepz' under toy.train ('stepz': did you mean 'steps'?); expected one of batch_size,"),
+    ({"toyy": 1}, {}, "config: unknown key(s) 'toyy' under the top level ('toyy': did you mean 'toy'?)"),
+    # `--config 'toy={train: {steps: 50}}'`: Snakemake reads the nested value as a string
+    ({"toy": {"train": {"steps": "50"}}}, {"toy": {"train": {"steps": "50"}}},
+     "config: toy.train.steps = '50': it is not of type 'integer'. --config reads nested values as strings"),
+    ({"toy.train.steps": 50}, {"toy.train.steps": 50}, "config: unknown key(s) 'toy.train.steps' under the top level"),
+])
+def test_a_config_error_is_one_line_naming_the_key(config, overlay, command_line, expected):
+    schema = yaml.safe_load(Path(SCHEMA).read_text())
+    assert config_error(config, schema) is None
+    message = config_error(deep_merge(config, overlay), schema, command_line)
+    assert message.startswith(expected) and "\n" not in message and "Failed validating" not in message
+    assert ("--configfile FILE" in message) == bool(command_line)
+
+
+@pytest.mark.parametrize("overlay, expected", [
+    ({"model_defaults": {"n_heads": 3}}, "config: toy.models.mdm (over toy.model_defaults and toy.train): "
+                                         "ModelConfig: d_model=256 is not divisible by n_heads=3"),
+    ({"eval": {"top_k": 100}}, "config: toy.eval.top_k = 100; expected at most 54, the size of the toy vocabulary"),
+])
+def test_cross_field_rules_are_checked_when_the_config_is_read(config, overlay, expected):
+    check_toy_config(config)
+    with pytest.raises(ValueError) as error:
+        check_toy_config(deep_merge(config, {"toy": overlay}))
+    assert str(error.value).startswith(expected)
+
+
+def test_an_unknown_model_names_the_known_ones(config):
+    with pytest.raises(ValueError, match="toy model 'gpt' .* is not in toy.models; expected one of mdm, arm"):
+        toy_model_fields(config, "gpt")
 
 
 def test_unknown_preset_names_the_choices():

@@ -303,6 +303,24 @@ def test_malformed_input_leaves_nothing_behind(tmp_path):
     assert not manifest.parent.exists() or not any(manifest.parent.rglob("*"))
 
 
+def test_check_reads_the_sources_and_writes_only_its_report(tmp_path):
+    """`check`, the step before a build (rule relational_check): the import in memory, a report, no dataset."""
+    csv_path = write(tmp_path / "pairs.csv", PARENT_CHILD_CSV)
+    report = tmp_path / "checks" / "parent_child.json"
+    command = [sys.executable, "-m", "revcurse.data.relational", "check", "parent_child", "--settings",
+               json.dumps(pc_settings(csv_path)), "--report", str(report)]
+    assert subprocess.run(command, capture_output=True, text=True).returncode == 0
+    assert json.loads(report.read_text())["source"]["files"][0]["name"] == "pairs.csv"
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["checks", "pairs.csv", "parent_child.json"]
+    report.unlink()
+    write(csv_path, PARENT_CHILD_CSV.replace("Rita Corvale,mother", "Rita Corvale,aunt"))
+    result = subprocess.run(command, capture_output=True, text=True)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"error: {csv_path}:5: parent_type 'aunt'; expected 'mother' or 'father'")
+    assert not report.exists()
+
+
 # --- T-REx -----------------------------------------------------------------------------
 
 

@@ -69,3 +69,9 @@ def test_a_file_that_is_not_parquet_names_itself(tmp_path):
     bad.write_text("not parquet")
     with pytest.raises(toy.ToyDataError, match="not a readable Parquet file"):
         toy.read_dataset(bad)
+
+
+def test_data_of_another_length_names_both(tmp_path):
+    toy.write_dataset(toy.make_forward_dataset(5), tmp_path / "L6.parquet", tmp_path / "L6.json")
+    with pytest.raises(toy.ToyDataError, match=r"L6.parquet: sequences of length 5; expected L = 6"):
+        toy.read_dataset(tmp_path / "L6.parquet", length=6)

@@ -22,6 +22,9 @@ RELATIONAL_INPUTS = {
     }
     for name in RELATIONAL_DATASETS
 }
+# A rebuild replaces a dataset; its sources are first read in their own step (rule relational_check),
+# so a malformed source stops the run there and the dataset built before is kept.
+RELATIONAL_CHECKS = {name: f"{RELATIONAL_DIR}/checks/{name}.json" for name in RELATIONAL_DATASETS}
 RELATIONAL_MANIFESTS = [RELATIONAL_OUTPUTS[name]["manifest"] for name in RELATIONAL_DATASETS]
 RELATIONAL_AUDIT = f"{RELATIONAL_DIR}/relational_audit.json"
 
@@ -34,9 +37,29 @@ dataset_targets = lambda: (
 )
 
 
+rule relational_check:
+    input:
+        unpack(lambda wildcards: RELATIONAL_INPUTS[wildcards.dataset]),
+    output:
+        f"{RELATIONAL_DIR}/checks/{{dataset}}.json",
+    params:
+        settings=lambda wildcards: as_json(config["datasets"][wildcards.dataset]),
+        resources=RELATIONAL_RESOURCES,
+    log:
+        "logs/data/{dataset}/check.log",
+    wildcard_constraints:
+        dataset="|".join(RELATIONAL_DATASETS),
+    conda:
+        ENV_ANALYSIS
+    shell:
+        "python -m revcurse.data.relational check {wildcards.dataset} --settings {params.settings:q} "
+        "--resources {params.resources} --report {output} > {log} 2>&1"
+
+
 rule parent_child_dataset:
     input:
         **RELATIONAL_INPUTS["parent_child"],
+        check=RELATIONAL_CHECKS["parent_child"],
     output:
         **RELATIONAL_OUTPUTS["parent_child"],
     params:
@@ -56,6 +79,7 @@ rule parent_child_dataset:
 rule person_description_dataset:
     input:
         **RELATIONAL_INPUTS["person_description"],
+        check=RELATIONAL_CHECKS["person_description"],
     output:
         **RELATIONAL_OUTPUTS["person_description"],
     params:
@@ -75,6 +99,7 @@ rule person_description_dataset:
 rule trex_dataset:
     input:
         **RELATIONAL_INPUTS["trex"],
+        check=RELATIONAL_CHECKS["trex"],
     output:
         **RELATIONAL_OUTPUTS["trex"],
     params:

@@ -83,3 +83,32 @@ def derive_seed(*parts: object) -> int:
     return int(hashlib.sha256(repr(parts).encode()).hexdigest()[:15], 16)
 
 
+
+
+def config_error(config: dict, schema: dict, command_line: dict | None = None) -> str | None:
+    """The most relevant problem the schema finds in the resolved ``config``, as one line a person can act
+    on (the key, what was found, what was expected; no schema dump), or None if it is valid.
+    ``command_line``: the ``--config`` values, whose nested values Snakemake reads as strings."""
+    import difflib
+
+    import jsonschema
+
+    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(config))
+    if error is None:
+        return None
+    path = list(error.absolute_path)
+    key = ".".join(map(str, path)) or "the top level"
+    if error.validator == "additionalProperties":
+        known = sorted(error.schema.get("properties", {}))
+        unknown = sorted(set(error.instance) - set(known))
+        close = {u: difflib.get_close_matches(u, known, n=1) for u in unknown}
+        hints = "".join(f" ('{u}': did you mean '{c[0]}'?)" for u, c in close.items() if c)
+        message = f"unknown key(s) {', '.join(map(repr, unknown))} under {key}{hints}; expected one of {', '.join(known)}"
+    else:
+        shown = repr(error.instance)
+        message = f"{key} = {shown if len(shown) < 80 else shown[:77] + '...'}: {error.message.replace(shown, 'it', 1)}"
+    dotted = [k for k in command_line or {} if "." in k]
+    if path[:1] and path[0] in (command_line or {}) and isinstance(error.instance, str) or dotted:
+        message += (". --config reads nested values as strings and cannot set a nested key: put the values in a "
+                    "YAML file and pass it with --configfile FILE")
+    return f"config: {message}"

@@ -16,6 +16,8 @@ from pathlib import Path
 import pandas as pd
 import torch
 
+from revcurse.core.cli import BadInput
+
 GENERATOR_VERSION = "toy-1"
 PAD = "0"
 MASK = "[M]"
@@ -139,12 +141,13 @@ def write_dataset(data: ToyDataset, path: Path, manifest_path: Path) -> dict:
 COLUMNS = ("letter", "lower_pos", "upper_pos", "sequence")
 
 
-class ToyDataError(ValueError):
+class ToyDataError(BadInput):
     """A toy data file that is not what ``write_dataset`` writes: names the file, what was found and expected."""
 
 
-def read_dataset(path: Path) -> ToyDataset:
-    """Read a dataset written by ``write_dataset`` and re-run every check on it.
+def read_dataset(path: Path, length: int | None = None) -> ToyDataset:
+    """Read a dataset written by ``write_dataset`` and re-run every check on it; ``length``: the L the
+    sequences must have (the run's).
 
     Anything malformed stops here, before training, with one ToyDataError naming the file.
     """
@@ -163,6 +166,8 @@ def read_dataset(path: Path) -> ToyDataset:
         row = int((widths != widths.iloc[0]).to_numpy().argmax())
         raise ToyDataError(f"{path}: row {row} has a sequence of length {widths.iloc[row]}, row 0 of "
                            f"{widths.iloc[0]}; expected every sequence to have the same length L")
+    if length is not None and widths.iloc[0] != length:
+        raise ToyDataError(f"{path}: sequences of length {widths.iloc[0]}; expected L = {length}, the run's length")
     unknown = sorted(set("".join(frame["sequence"])) - set(TOKEN_ID))
     if unknown:
         raise ToyDataError(f"{path}: column 'sequence' holds tokens {unknown}; expected only {''.join(VOCAB[:-1])}")

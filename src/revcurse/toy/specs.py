@@ -4,9 +4,31 @@ from __future__ import annotations
 
 
 def toy_model_fields(config: dict, model: str) -> dict:
-    """One toy model's definition: the shared ``model_defaults`` overlaid with its entry."""
+    """One toy model's definition: the shared ``model_defaults`` overlaid with its entry. A model that is
+    not in toy.models (e.g. a typo in a target path) is a ValueError naming the ones that are."""
     toy = config["toy"]
+    if model not in toy["models"]:
+        raise ValueError(f"toy model {model!r} (in a target path or a config key) is not in toy.models; "
+                         f"expected one of {', '.join(toy['models'])}")
     return {**toy["model_defaults"], **toy["models"][model]}
+
+
+def check_toy_config(config: dict) -> None:
+    """The toy section's rules that span several keys, checked when the config is read, before any job:
+    every model of toy.models passes ModelConfig's and TrainConfig's own checks (e.g. d_model divisible by
+    n_heads), and toy.eval.top_k is at most the vocabulary. Raises ValueError naming the keys."""
+    from revcurse.data.toy import VOCAB_SIZE
+    from revcurse.toy.train import toy_configs
+
+    toy = config["toy"]
+    for model in toy["models"]:
+        try:
+            toy_configs(toy_train_spec(config, model, toy["lengths"][0], toy["seeds"][0]))
+        except ValueError as error:
+            raise ValueError(f"config: toy.models.{model} (over toy.model_defaults and toy.train): {error}") from None
+    if toy["eval"]["top_k"] > VOCAB_SIZE:
+        raise ValueError(f"config: toy.eval.top_k = {toy['eval']['top_k']}; expected at most {VOCAB_SIZE}, the size "
+                         f"of the toy vocabulary (src/revcurse/data/toy.py)")
 
 
 def toy_train_spec(config: dict, model: str, length: int, seed: int) -> dict:

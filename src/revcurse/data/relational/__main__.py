@@ -1,5 +1,7 @@
 """Command line of the relational datasets, called by workflow/rules/datasets.smk.
 
+    python -m revcurse.data.relational check parent_child --settings '{...}' \
+        --resources resources/relational --report results/data/checks/parent_child.json
     python -m revcurse.data.relational build parent_child --settings '{...}' \
         --resources resources/relational --manifest results/data/parent_child/manifest.json
     python -m revcurse.data.relational audit M1 M2 ... --report results/data/relational_audit.json
@@ -26,10 +28,15 @@ from revcurse.data.relational.records import MANIFEST, write_dataset, write_file
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m revcurse.data.relational")
     commands = parser.add_subparsers(dest="command", required=True)
-    build = commands.add_parser("build", help="generate or import one dataset")
-    build.add_argument("dataset", choices=sorted(DATASETS))
-    build.add_argument("--settings", required=True, help="JSON of config.yaml's datasets.<dataset>")
-    build.add_argument("--resources", type=Path, default=RESOURCE_DIR)
+    dataset = argparse.ArgumentParser(add_help=False)
+    dataset.add_argument("dataset", choices=sorted(DATASETS))
+    dataset.add_argument("--settings", required=True, help="JSON of config.yaml's datasets.<dataset>")
+    dataset.add_argument("--resources", type=Path, default=RESOURCE_DIR)
+    check = commands.add_parser("check", parents=[dataset],
+                                help="generate or import one dataset in memory, writing only a report: "
+                                     "the step before a build replaces a dataset")
+    check.add_argument("--report", type=Path, required=True)
+    build = commands.add_parser("build", parents=[dataset], help="generate or import one dataset")
     build.add_argument("--manifest", type=Path, required=True, help="manifest path; files go next to it")
     audit = commands.add_parser("audit", help="leakage and ambiguity audit; fails on any problem")
     audit.add_argument("manifests", type=Path, nargs="+")
@@ -43,8 +50,13 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
 
     try:
-        if args.command == "build":
+        if args.command in ("check", "build"):
             dataset = build_dataset(args.dataset, json.loads(args.settings), load_resources(args.resources))
+        if args.command == "check":
+            report = {"dataset": dataset.name, "source": dataset.source,
+                      "training_statements": {d.name: len(d.train) for d in dataset.directions}}
+            _write_text(args.report, json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+        elif args.command == "build":
             write_dataset(dataset, args.manifest.parent, provenance())
             for direction in dataset.directions:
                 logging.info("%s/%s (%s): %d training statements, %d forward and %d reverse queries",
