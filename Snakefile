@@ -10,6 +10,7 @@ min_version("9.20")
 include: "workflow/rules/common.smk"
 include: "workflow/rules/datasets.smk"
 include: "workflow/rules/toy.smk"
+include: "workflow/rules/table2_experiment.smk"
 include: "workflow/rules/probes.smk"
 include: "workflow/rules/ablation.smk"
 include: "workflow/rules/theory.smk"

@@ -2,6 +2,7 @@
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import workflow
 
 from revcurse.toy.experiment import CHOICES, compatibility, experiment, markdown, paper_mdm_cells
 
@@ -60,3 +61,22 @@ def test_a_candidate_like_the_paper_passes_stage_a_and_one_like_the_reference_fa
     assert reverse["learned_seeds"] == 3 and reverse["mean_pct"] == pytest.approx(np.mean([52.0, 58.0, 54.0]), abs=0.05)
     report = markdown(table, verdicts)
     assert "### table2_like_paper, L = 20" in report and "| table2_like_ours" in report
+
+
+@pytest.mark.workflow
+def test_the_experiments_target_builds_from_whatever_runs_exist(workdir):
+    """`snakemake results/table2_experiment.md` reads the table2_* runs under results/ and nothing else; with none it
+    stops naming the script that makes them."""
+    missing = workflow.snakemake("-n", "results/table2_experiment.md", cwd=workdir, check=False)
+    assert "reference/paper/table2_experiment.sh A" in missing
+    evals, curves = runs("table2_like_paper", [97.0, 97.5, 97.8, 96.9, 97.4], [52.0, 58.0, 55.0, 57.0, 54.0])
+    for seed in range(5):
+        run = workdir / f"results/table2_like_paper/toy/mdm/L20/seed{seed}"
+        run.mkdir(parents=True)
+        evals[evals["seed"] == seed].to_parquet(run / "eval.parquet")
+        curves[curves["seed"] == seed].to_parquet(run / "accuracy_over_training.parquet")
+    assert workflow.job_counts(workflow.snakemake("-n", "results/table2_experiment.md", cwd=workdir)) == {
+        "table2_experiment": 1}
+    workflow.snakemake("-c1", "results/table2_experiment.md", cwd=workdir)
+    verdicts = pd.read_csv(workdir / "results/table2_experiment_verdicts.csv")
+    assert verdicts.set_index("rule").loc["stage A (L = 20)", "verdict"] == "passes"

@@ -15,7 +15,7 @@ import torch
 
 from revcurse.core.cli import run_command
 from revcurse.core.config import config_hash, derive_seed
-from revcurse.core.io import write_parquet
+from revcurse.core.io import check_writable, write_parquet
 from revcurse.core.provenance import provenance
 
 log = logging.getLogger("revcurse")
@@ -27,6 +27,20 @@ def toy_data(args) -> None:
     manifest = write_dataset(make_forward_dataset(args.length), Path(args.out), Path(args.manifest))
     log.info("toy L=%d: %d sequences (expected %d), no reverse pair; sha256 %s", args.length,
              manifest["sequences"], manifest["expected_sequences"], manifest["sha256"][:16])
+
+
+def toy_check_data(args) -> None:
+    """The step before training (rule toy_data_check): the data file passes every check of ``read_dataset`` at
+    its L, so a file training would reject stops the run before Snakemake reruns (and first deletes) a model."""
+    import hashlib
+
+    from revcurse.data.toy import read_dataset
+
+    data = read_dataset(Path(args.data), args.length)
+    report = {"data": args.data, "length": data.length, "sequences": len(data.tokens),
+              "sha256": hashlib.sha256(Path(args.data).read_bytes()).hexdigest()}
+    Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
+    log.info("%s: %d sequences of length %d, every check passed", args.data, len(data.tokens), data.length)
 
 
 def toy_train(args) -> None:
@@ -43,11 +57,11 @@ def toy_train(args) -> None:
     if len(shapes) != 1:
         raise SystemExit("train: stacked runs must share everything but the seed")
     model_cfg, train_cfg = toy_configs(specs[0])
-    data = read_dataset(Path(args.data)).tokens
+    data = read_dataset(Path(args.data), model_cfg.seq_len).tokens
     seeds = [s["seed"] for s in specs]
     fingerprint = config_hash(specs)
     resume = outs[0].with_name("resume.pt")
-    resume.parent.mkdir(parents=True, exist_ok=True)
+    check_writable(*{path.parent for path in outs + snapshot_outs})
     log.info("training %s L=%d seeds %s: %s", specs[0]["model"], model_cfg.seq_len, seeds, model_cfg)
     state = train(model_cfg, train_cfg, data, seeds, MASK_ID, resume_path=resume, fingerprint=fingerprint)
     versions = provenance()
@@ -193,7 +207,8 @@ def table2_experiment(args) -> None:
     evals = read_parquets(args.evals)
     table, verdicts = experiment(evals, read_parquets(args.curves), args.paper_values)
     # The code that made the runs (one version, once the experiment's runs come from one clone) and this table's.
-    stamp = {"runs_code_version": listed_values(evals["code_version"]), "code_version": provenance()["code_version"]}
+    stamp = {"runs_code_version": ", ".join(listed_values(evals["code_version"])),
+             "code_version": provenance()["code_version"]}
     table.assign(**stamp).to_csv(args.csv, index=False, float_format="%.4f")
     verdicts.assign(**stamp).to_csv(args.verdicts_csv, index=False, float_format="%.4f")
     Path(args.md).write_text(markdown(table, verdicts))
@@ -266,6 +281,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--out", required=True)
     p.add_argument("--manifest", required=True)
     p.set_defaults(func=toy_data)
+
+    p = sub.add_parser("check-data", help="check a data file at its length before training reads it")
+    p.add_argument("--data", required=True)
+    p.add_argument("--length", type=int, required=True)
+    p.add_argument("--out", required=True, help="a JSON report, written only if every check passes")
+    p.set_defaults(func=toy_check_data)
 
     p = sub.add_parser("train", help="train toy run(s); several --spec/--out pairs are trained stacked")
     p.add_argument("--spec", action="append", required=True, help="run spec as JSON")

@@ -98,7 +98,8 @@ def verdict(table: pd.DataFrame, preset: str, lengths: list[int]) -> dict:
     mine = table[(table["preset"] == preset) & table["L"].isin(lengths)]
     final = mine[mine["choice"] == "table2"]
     if set(final["L"]) != set(lengths) or (final["seeds"] < SEEDS_PER_CELL).any():
-        return {"verdict": "incomplete", "why": f"needs {SEEDS_PER_CELL} seeds at L = {lengths}"}
+        return {"verdict": "incomplete", "why": f"needs {SEEDS_PER_CELL} seeds at L = {lengths}",
+                "compatible_choices": "", "largest_abs_t": math.nan}
     forward = final[final["direction"] == "forward"]
     failed = [f"L = {r.L}: {r.learned_seeds} of {r.seeds} seeds learn"
               for r in forward.itertuples() if r.learned_seeds < MIN_LEARNED_SEEDS]
@@ -146,6 +147,6 @@ def experiment(evals: pd.DataFrame, curves: pd.DataFrame, paper_values: str | Pa
     table = cells(per_seed_rates(evals, curves), paper)
     verdicts = []
     for preset in sorted(table["preset"].unique()):
-        for rule, lengths in (("stage A (L = 20)", [20]), ("Table 2 (every L)", sorted(paper["L"].unique()))):
+        for rule, lengths in (("stage A (L = 20)", [20]), ("Table 2 (every L)", sorted(map(int, paper["L"].unique())))):
             verdicts.append({"preset": preset, "rule": rule, **verdict(table, preset, lengths)})
     return table, pd.DataFrame(verdicts)
