@@ -18,12 +18,14 @@ def fidelity(args) -> None:
 
     paths = dict(item.split("=", 1) for item in args.source or [])
     sources = read_sources(paths)
-    table = compare(load_paper_values(args.paper_values), sources, args.selection)
+    paper_values = load_paper_values(args.paper_values)
+    table = compare(paper_values, sources, args.selection)
     Path(args.csv).parent.mkdir(parents=True, exist_ok=True)
     stamp = {"config_hash": args.config_hash, "code_version": provenance()["code_version"]}
     table.assign(**stamp).to_csv(args.csv, index=False)
-    Path(args.md).write_text(markdown(table, sources, paths, args.selection))
-    log.info("fidelity: %s", table[table["primary"]]["verdict"].value_counts().to_dict())
+    Path(args.md).write_text(markdown(table, sources, paths, args.selection, paper_values))
+    for artifact, verdicts in table.groupby("artifact", sort=False)["verdict"]:
+        log.info("fidelity, %s: %s", artifact, verdicts.value_counts().to_dict())
 
 
 def tables(args) -> None:
