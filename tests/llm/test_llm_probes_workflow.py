@@ -10,6 +10,7 @@ from safetensors.torch import save_file
 from test_llm_probes import LORA, Direction
 
 import revcurse.llm.__main__ as llm_main
+import revcurse.llm.probes.plan as probe_plan
 from helpers.llm import ROOT, load_adapted_backbone, tiny_standin, write_tiny_tokenizer
 from helpers.workflow import job_counts, snakemake
 from revcurse.core.config import resolve_config
@@ -43,6 +44,22 @@ def test_paper_plan_probes_parent_child_of_every_model_and_seed():
     assert probe_runs(config, "dynamics") == []
     with pytest.raises(ValueError, match="llm.probes.tasks"):
         probe_files(config, "dynamics", "llm_query_probability")
+
+
+def test_person_description_runs_of_mdms_are_left_out_before_any_job_and_counted(capsys, monkeypatch):
+    monkeypatch.setattr(probe_plan, "_reported", set())
+    config = config_of("paper")
+    config["llm"]["probes"]["tasks"] = ["P2C", "P2D", "D2P"]
+    dynamics = probe_runs(config, "dynamics")
+    # MDMs: P2C only; ARMs: every probed task (their queries have no same-token condition).
+    assert {(r["model"], r["direction"]) for r in dynamics} == {
+        *((m, "p2c") for m in ("llada", "dream")), *((m, d) for m in ("llama", "qwen") for d in ("p2c", "p2d", "d2p"))}
+    left_out = 2 * 2 * 3                                                   # MDMs x {P2D, D2P} x seeds
+    assert (f"the dynamics probe leaves out {left_out} MDM runs of P2D/D2P" in capsys.readouterr().err)
+    config["llm"]["probes"]["tasks"] = ["P2D"]
+    with pytest.raises(ValueError, match=r"MDM runs of P2D/D2P are left out.*nothing to probe"):
+        probe_files(config, "attention", "llm_attention")
+    assert f"the attention probe leaves out {2 * 3} MDM runs" in capsys.readouterr().err
 
 
 def test_probe_cli_measures_every_checkpoint_of_a_run(tmp_path, monkeypatch):

@@ -3,11 +3,21 @@ files, which spec. Kept free of Snakemake so the tests check the same plan.
 
 The probes read the checkpoints ``llm_finetune`` writes, for the runs of ``llm.grid`` whose task
 is in ``llm.probes.tasks`` (the paper probes Parent-Child: P2C and C2P). The attention probe runs
-on the MDMs only (an ARM never reads a mask); the training-dynamics probe on every model.
+on the MDMs only (an ARM never reads a mask); the training-dynamics probe on every model. The
+MDM runs of the Person-Description tasks are left out here, before any job, and counted
+(``UNPROBED_MDM_TASKS``, docs/llm_probes.md).
 """
 from __future__ import annotations
 
+import sys
+
 from revcurse.llm import plan as llm_plan
+
+# MDM probes need A and B as the same tokens in both queries (measure.query_pair). A description
+# starts the sentence of one query, capitalised ("The celebrated ..."), and is lower case in the
+# other, so every sample of these tasks would be excluded and the job would stop.
+UNPROBED_MDM_TASKS = ("P2D", "D2P")
+_reported: set[str] = set()     # measurements whose left-out runs were reported (once per workflow)
 
 # measurement: probe tables it writes
 MEASUREMENTS = {
@@ -24,12 +34,20 @@ RESOURCES = {
 
 
 def probe_runs(config: dict, measurement: str) -> list[dict]:
-    """Runs of ``llm.grid`` with a task of ``llm.probes.tasks`` (MDMs only for ``attention``); may be none."""
+    """Runs of ``llm.grid`` with a task of ``llm.probes.tasks`` (MDMs only for ``attention``), but
+    the MDM runs of ``UNPROBED_MDM_TASKS``, whose number goes to standard error once; may be none."""
     tasks = config["llm"]["probes"]["tasks"]
     runs = [run for run in llm_plan.grid_runs(config) if llm_plan.TASK_OF[(run["dataset"], run["direction"])] in tasks]
     if measurement == "attention":
         runs = [run for run in runs if llm_plan.model_spec(config, run["model"]).kind == "mdm"]
-    return runs
+    left_out = [run for run in runs if llm_plan.TASK_OF[(run["dataset"], run["direction"])] in UNPROBED_MDM_TASKS
+                and llm_plan.model_spec(config, run["model"]).kind == "mdm"]
+    if left_out and measurement not in _reported:
+        _reported.add(measurement)
+        print(f"NOTE: config.yaml: llm.probes.tasks = {tasks}: the {measurement} probe leaves out {len(left_out)} MDM "
+              f"runs of {'/'.join(UNPROBED_MDM_TASKS)} (a description is not the same tokens in both queries; "
+              f"docs/llm_probes.md)", file=sys.stderr)
+    return [run for run in runs if run not in left_out]
 
 
 def probe_file(config: dict, table: str, model: str, dataset: str, direction: str, seed: int) -> str:
@@ -44,7 +62,8 @@ def probe_files(config: dict, measurement: str, table: str) -> list[str]:
         which = "MDM " if measurement == "attention" else ""
         raise ValueError(f"config.yaml: no {which}run of llm.grid (models {config['llm']['grid']['models']}, tasks "
                          f"{config['llm']['grid']['tasks']}) has a task of llm.probes.tasks = "
-                         f"{config['llm']['probes']['tasks']}: nothing to probe for this figure")
+                         f"{config['llm']['probes']['tasks']} (MDM runs of {'/'.join(UNPROBED_MDM_TASKS)} are left "
+                         f"out, docs/llm_probes.md): nothing to probe for this figure")
     return [probe_file(config, table, **run) for run in runs]
 
 
