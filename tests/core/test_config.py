@@ -116,8 +116,7 @@ def test_workflow_refuses_a_bad_value_before_scheduling(tmp_path):
         cwd=ROOT, capture_output=True, text=True,
     )
     assert result.returncode != 0
-    assert "On instance['toy']['eval']" in result.stdout + result.stderr
-    assert "'sometimes' is not one of ['ema', 'raw']" in result.stdout + result.stderr
+    assert "config: toy.eval.weights = 'sometimes': it is not one of ['ema', 'raw']" in result.stdout + result.stderr
 
 
 def _override(tmp_path):

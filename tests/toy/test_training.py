@@ -77,7 +77,7 @@ def test_killed_run_resumes_to_the_same_weights(tmp_path):
     resume = tmp_path / "resume.pt"
     with pytest.raises(Killed):
         train(model_cfg, train_cfg, data, [7], MASK_ID, resume_path=resume, fingerprint="x", callbacks=[kill_at_step_10])
-    assert torch.load(resume, weights_only=False)["step"] == 8        # last checkpoint before the kill
+    assert torch.load(resume, weights_only=True)["step"] == 8         # last checkpoint before the kill
     resumed = train(model_cfg, train_cfg, data, [7], MASK_ID, resume_path=resume, fingerprint="x")
     for name, tensor in uninterrupted.model.state_dict().items():
         assert torch.equal(tensor, resumed.model.state_dict()[name]), name
@@ -92,6 +92,35 @@ def test_resume_ignores_a_checkpoint_of_another_configuration(tmp_path):
     train(model_cfg, small_run(steps=8)[1], data, [7], MASK_ID, resume_path=resume, fingerprint="other")
     fresh = train(model_cfg, train_cfg, data, [7], MASK_ID, resume_path=resume, fingerprint="mine")
     assert fresh.step == 4 and fresh.losses[0]["step"] == 2
+
+
+def test_every_file_a_run_saves_loads_with_weights_only(tmp_path):
+    """model.pt and snapshots.pt hold tensors and plain containers only: torch.load(weights_only=True) (resume.pt:
+    test_killed_run_resumes_to_the_same_weights)."""
+    from revcurse.core.provenance import provenance
+    from revcurse.toy.train import load_run, load_snapshots, save_run, save_snapshots
+
+    model_cfg, train_cfg, data = small_run(steps=4, snapshot_every=2)
+    state = train(model_cfg, train_cfg, data, [7], MASK_ID)
+    spec = {"preset": "test", "model": "mdm", "length": 5, "seed": 7}
+    save_run(tmp_path / "model.pt", state, 0, spec, "x", provenance())
+    save_snapshots(tmp_path / "snapshots.pt", state, 0, spec, "x", provenance())
+    for name in ("model.pt", "snapshots.pt"):
+        torch.load(tmp_path / name, weights_only=True)
+    assert load_run(tmp_path / "model.pt")[1]["weights_used"] == "ema"
+    assert [step for step, _ in load_snapshots(tmp_path / "snapshots.pt")[0]] == [0, 2, 4]
+
+
+def test_a_damaged_resume_file_names_itself_and_the_remedy(tmp_path):
+    from revcurse.core.cli import BadInput
+
+    model_cfg, train_cfg, data = small_run(steps=4)
+    resume = tmp_path / "resume.pt"
+    resume.write_bytes(b"PK\x03\x04 cut short")
+    with pytest.raises(BadInput) as error:
+        train(model_cfg, train_cfg, data, [7], MASK_ID, resume_path=resume, fingerprint="x")
+    assert str(error.value) == (f"{resume}: not a readable checkpoint (PytorchStreamReader failed reading zip archive: "
+                                f"not a ZIP archive); delete it to restart this run from step 0")
 
 
 # A member trains in a stack (E=2) with the same arithmetic as alone (E=1): forward, backward, its own
@@ -125,3 +154,29 @@ def test_ema_warmup_follows_the_sedd_schedule():
     constant = EMA([param], decay=0.9999, warmup=False)
     constant.update([torch.ones(3)])
     assert torch.allclose(constant.shadow[0], torch.full((3,), 1e-4))
+
+
+def test_bad_input_to_the_command_line_stops_before_training_with_one_line(tmp_path, capsys):
+    """A run folder that cannot be written (here a file stands where it should be) and a data file of another
+    length each end `python -m revcurse.toy train` with one line naming the path, before step 1."""
+    import json
+
+    import yaml
+
+    from revcurse.core.config import REPO_ROOT, resolve_config
+    from revcurse.data.toy import write_dataset
+    from revcurse.toy.__main__ import main
+    from revcurse.toy.specs import toy_train_spec
+
+    config = resolve_config({**yaml.safe_load((REPO_ROOT / "config.yaml").read_text()), "preset": "quick"})
+    data = tmp_path / "L5.parquet"
+    write_dataset(make_forward_dataset(5), data, tmp_path / "L5.json")
+    blocker = tmp_path / "run"
+    blocker.write_text("a file where the run folder should be")
+    for length, out, expected in ((5, blocker / "model.pt", f"error: {blocker}: cannot write there"),
+                                  (6, tmp_path / "ok" / "model.pt", f"error: {data}: sequences of length 5; expected L = 6")):
+        spec = json.dumps(toy_train_spec(config, "mdm", length, 0))
+        with pytest.raises(SystemExit) as stop:
+            main(["train", "--spec", spec, "--data", str(data), "--out", str(out)])
+        assert stop.value.code == 1
+        assert capsys.readouterr().err.strip().splitlines()[-1].startswith(expected)

@@ -213,13 +213,14 @@ def test_the_toy_stage_runs_through_the_profile(slurm_run):
     table = pd.read_csv(workdir / "results/quick/table2.csv")
     # {mdm, arm} x {forward, reverse} x {final, best}
     assert len(table) == 2 * 2 * 2 and set(table["preset"]) == {"quick"}
-    assert "SLURM run ID" in output and "14 of 14 steps (100%) done" in output
+    assert "SLURM run ID" in output and "15 of 15 steps (100%) done" in output
 
 
 def test_every_job_passes_through_squeue_and_ends(slurm_run):
     _, _, squeue = slurm_run
     seen = squeue.groupby("rule")["state"].agg(set)
-    assert set(seen.index) == {"toy_dataset", "train_toy", "evaluate_toy", "evaluate_toy_over_training", "table2"}
+    assert set(seen.index) == {"toy_dataset", "toy_data_check", "train_toy", "evaluate_toy", "evaluate_toy_over_training",
+                               "table2"}
     assert all(states & {"PENDING", "RUNNING"} and "COMPLETED" in states for states in seen)
 
 
@@ -227,7 +228,7 @@ def test_gpu_jobs_request_a_gpu_and_cpu_jobs_do_not(slurm_run):
     _, _, squeue = slurm_run
     gpus = squeue.groupby("rule")["gpus"].agg(set)
     assert gpus["train_toy"] == gpus["evaluate_toy"] == gpus["evaluate_toy_over_training"] == {"gres:gpu:1"}
-    assert gpus["toy_dataset"] == gpus["table2"] == {"N/A"}
+    assert gpus["toy_dataset"] == gpus["toy_data_check"] == gpus["table2"] == {"N/A"}
 
 
 def test_training_runs_go_out_as_one_array_job(slurm_run):

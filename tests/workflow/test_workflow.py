@@ -12,12 +12,13 @@ from helpers.workflow import job_counts, snakemake
 def test_dry_run_all_paper_grid(workdir):
     counts = job_counts(snakemake("-n", "all", cwd=workdir))
     assert counts["train_toy"] == counts["evaluate_toy"] == counts["evaluate_toy_over_training"] == 2 * 4 * 3
-    assert counts["toy_dataset"] == 4 and counts["table2"] == counts["toy_training_curves"] == 1
+    assert counts["toy_dataset"] == counts["toy_data_check"] == 4 and counts["table2"] == counts["toy_training_curves"] == 1
 
 
 def test_dry_run_table2_builds_only_the_toy_stage(workdir):
     counts = job_counts(snakemake("-n", "results/table2.csv", cwd=workdir))
-    assert set(counts) == {"toy_dataset", "train_toy", "evaluate_toy", "evaluate_toy_over_training", "table2"}
+    assert set(counts) == {"toy_dataset", "toy_data_check", "train_toy", "evaluate_toy", "evaluate_toy_over_training",
+                           "table2"}
 
 
 def test_slurm_profile_requests_gpus_for_training_only(workdir):

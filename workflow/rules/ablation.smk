@@ -29,6 +29,7 @@ ablation_targets = lambda: list(rules.ablation_table.output)
 rule train_ablation:
     input:
         data="results/data/toy/L{L}.parquet",
+        check="results/data/toy/L{L}.check.json",    # toy.smk: rule toy_data_check
     output:
         models=[f"{ABLATION_DIR}/{{cell}}/L{{L}}/seed{s}/model.pt" for s in TOY["seeds"]],
         snapshots=[f"{ABLATION_DIR}/{{cell}}/L{{L}}/seed{s}/snapshots.pt" for s in TOY["seeds"]],

@@ -3,10 +3,11 @@ import json
 from pathlib import Path
 
 from snakemake.common.configfile import load_configfile
+from snakemake.exceptions import WorkflowError
 from snakemake.utils import update_config, validate
 
 import revcurse.toy.specs as toy_specs
-from revcurse.core.config import config_hash, other_presets_output, resolve_config, results_dir
+from revcurse.core.config import config_error, config_hash, other_presets_output, resolve_config, results_dir
 
 
 configfile: "config.yaml"
@@ -25,7 +26,14 @@ config.clear()
 config.update(_resolved)
 
 
-validate(config, schema="../schemas/config.schema.yaml")
+# A bad value stops the run in one line (the key, what was found and expected) rather than Snakemake's
+# dump of the schema; then the rules that span several keys.
+try:
+    validate(config, schema="../schemas/config.schema.yaml")
+except WorkflowError as error:
+    _schema = load_configfile(f"{workflow.basedir}/workflow/schemas/config.schema.yaml")
+    raise ValueError(config_error(config, _schema, workflow.config_settings.config) or str(error)) from None
+toy_specs.check_toy_config(config)
 
 PRESET = config["preset"]
 TOY = config["toy"]

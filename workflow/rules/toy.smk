@@ -3,19 +3,6 @@
 # commands with its own data and run directories; its probes and figures are in probes.smk.
 TOY_ATTENTION_ONLY_DIR = f"results/{PRESET}/toy_attention_only"
 
-if not set(TOY["attention_only"]["models"]) <= set(TOY["models"]):
-    raise ValueError(
-        f"config.yaml: toy.attention_only.models = {TOY['attention_only']['models']}; "
-        f"expected names of toy.models ({', '.join(TOY['models'])})"
-    )
-
-_snapshot_every = TOY["train"].get("snapshot_every")
-for _reader in ("eval_over_training", "probes"):
-    if not _snapshot_every or TOY[_reader]["every"] % _snapshot_every:
-        raise ValueError(
-            f"config.yaml: toy.{_reader}.every = {TOY[_reader]['every']}; expected a multiple "
-            f"of toy.train.snapshot_every ({_snapshot_every}): only snapshots can be read"
-        )
 
 rule toy_dataset:
     output:
@@ -32,9 +19,27 @@ rule toy_dataset:
         "--out {output.data} --manifest {output.manifest} > {log} 2>&1"
 
 
+# Training reruns when its data file is newer, deleting the trained model first: the file is checked in
+# this step before, so one that training would reject stops the run here and the model is kept.
+rule toy_data_check:
+    input:
+        "results/data/{toy_data}/L{L}.parquet",
+    output:
+        "results/data/{toy_data}/L{L}.check.json",
+    log:
+        "logs/data/{toy_data}/L{L}_check.log",
+    wildcard_constraints:
+        toy_data="toy|toy_attention_only",
+    conda:
+        ENV_TOY
+    shell:
+        "python -m revcurse.toy check-data --data {input} --length {wildcards.L} --out {output} > {log} 2>&1"
+
+
 rule train_toy:
     input:
         data="results/data/toy/L{L}.parquet",
+        check="results/data/toy/L{L}.check.json",
     output:
         model=f"{TOY_DIR}/{{model}}/L{{L}}/seed{{seed}}/model.pt",
         snapshots=f"{TOY_DIR}/{{model}}/L{{L}}/seed{{seed}}/snapshots.pt",
@@ -69,6 +74,7 @@ use rule toy_dataset as toy_dataset_attention_only with:
 use rule train_toy as train_toy_attention_only with:
     input:
         data="results/data/toy_attention_only/L{L}.parquet",
+        check="results/data/toy_attention_only/L{L}.check.json",
     output:
         model=f"{TOY_ATTENTION_ONLY_DIR}/{{model}}/L{{L}}/seed{{seed}}/model.pt",
         snapshots=f"{TOY_ATTENTION_ONLY_DIR}/{{model}}/L{{L}}/seed{{seed}}/snapshots.pt",

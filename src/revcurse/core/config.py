@@ -97,7 +97,7 @@ def config_error(config: dict, schema: dict, command_line: dict | None = None) -
     if error is None:
         return None
     path = list(error.absolute_path)
-    key = ".".join(map(str, path)) or "the top level"
+    key = "".join(f"[{k}]" if isinstance(k, int) else f".{k}" for k in path).lstrip(".") or "the top level"
     if error.validator == "additionalProperties":
         known = sorted(error.schema.get("properties", {}))
         unknown = sorted(set(error.instance) - set(known))

@@ -51,3 +51,18 @@ def load_checkpoint(path: Path, remedy: str):
     except Exception as error:                      # a truncated or foreign file, a permission error, ...
         problem = f"not a readable checkpoint ({str(error).split('. ')[0] or type(error).__name__})"
     raise BadInput(f"{path}: {problem}; {remedy}")
+
+
+def check_writable(*folders: Path) -> None:
+    """Create each folder if needed and write a temporary file in it, so that a job stops before its first
+    step, naming the folder, rather than after hours of work at its first save."""
+    import tempfile
+
+    for folder in folders:
+        try:
+            Path(folder).mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryFile(dir=folder):
+                pass
+        except OSError as error:
+            raise BadInput(f"{folder}: cannot write there ({error.strerror or error}); expected a folder this job "
+                           f"can write its outputs into: change its permissions or free space") from error

@@ -19,7 +19,7 @@ import torch
 
 from revcurse.core.cli import run_command
 from revcurse.core.config import config_hash
-from revcurse.core.io import write_parquet
+from revcurse.core.io import check_writable, write_parquet
 from revcurse.llm.runs import LLM_PACKAGES, check_trained_revision, direction_records, llm_provenance, run_backbone
 
 log = logging.getLogger("revcurse.llm")
@@ -48,6 +48,7 @@ def finetune_command(args) -> None:
     specs, outs = (job if stacked else [job]), [Path(out) for out in args.out]
     if len(outs) != len(specs):
         raise SystemExit(f"--out names {len(outs)} files for {len(specs)} run spec(s)")
+    check_writable(*{out.parent for out in outs})
     first, train = specs[0], specs[0]["train"]
     seeds = [spec["seed"] for spec in specs]
     accelerator = Accelerator(cpu=resolve_device(train["device"]).type == "cpu")

@@ -37,7 +37,13 @@ def tokenizer_path(config: dict) -> str:
 
 
 def model_spec(config: dict, model: str) -> ModelSpec:
-    return ModelSpec.from_config(model, config["llm"]["models"][model])
+    """``model``'s entry of llm.models; a name that is not there (e.g. a typo in a target path) is a ValueError
+    naming the ones that are."""
+    models = config["llm"]["models"]
+    if model not in models:
+        raise ValueError(f"large model {model!r} (in a target path or a config key) is not in llm.models; "
+                         f"expected one of {', '.join(models)}")
+    return ModelSpec.from_config(model, models[model])
 
 
 def grid_runs(config: dict) -> list[dict]:

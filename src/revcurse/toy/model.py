@@ -85,7 +85,8 @@ class ModelConfig:
         if self.d_model % self.n_heads:
             raise ValueError(f"ModelConfig: d_model={self.d_model} is not divisible by n_heads={self.n_heads}")
         if self.pos_encoding == "rope" and (self.d_model // self.n_heads) % 2:
-            raise ValueError("ModelConfig: RoPE needs an even head dimension")
+            raise ValueError(f"ModelConfig: RoPE needs an even head dimension; d_model={self.d_model} / "
+                             f"n_heads={self.n_heads} is {self.d_model // self.n_heads}")
         if not 0.0 < self.fixed_mask_rate <= 1.0:
             raise ValueError(f"ModelConfig: fixed_mask_rate={self.fixed_mask_rate} is not in (0, 1]")
         if self.objective == "next_token" and self.attention != "causal":

@@ -14,13 +14,22 @@ def toy_model_fields(config: dict, model: str) -> dict:
 
 
 def check_toy_config(config: dict) -> None:
-    """The toy section's rules that span several keys, checked when the config is read, before any job:
-    every model of toy.models passes ModelConfig's and TrainConfig's own checks (e.g. d_model divisible by
-    n_heads), and toy.eval.top_k is at most the vocabulary. Raises ValueError naming the keys."""
+    """The toy section's rules that span several keys, checked when the config is read (workflow/rules/common.smk),
+    before any job: every model of toy.models passes ModelConfig's and TrainConfig's own checks (e.g. d_model
+    divisible by n_heads), toy.eval.top_k is at most the vocabulary, the attention-only study names models of
+    toy.models, and what reads snapshots reads them at steps that have one. Raises ValueError naming the keys."""
     from revcurse.data.toy import VOCAB_SIZE
     from revcurse.toy.train import toy_configs
 
     toy = config["toy"]
+    if not set(toy["attention_only"]["models"]) <= set(toy["models"]):
+        raise ValueError(f"config: toy.attention_only.models = {toy['attention_only']['models']}; "
+                         f"expected names of toy.models ({', '.join(toy['models'])})")
+    snapshot_every = toy["train"].get("snapshot_every")
+    for reader in ("eval_over_training", "probes"):
+        if not snapshot_every or toy[reader]["every"] % snapshot_every:
+            raise ValueError(f"config: toy.{reader}.every = {toy[reader]['every']}; expected a multiple of "
+                             f"toy.train.snapshot_every ({snapshot_every}): only snapshots can be read")
     for model in toy["models"]:
         try:
             toy_configs(toy_train_spec(config, model, toy["lengths"][0], toy["seeds"][0]))

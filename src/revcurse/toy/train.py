@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from revcurse.core.devices import autocast, resolve_device, resolve_precision
+from revcurse.core.io import load_checkpoint
 from revcurse.toy.model import ModelConfig, ToyTransformer
 
 log = logging.getLogger(__name__)
@@ -200,7 +201,7 @@ def _save_resume(state: TrainState, path: Path, fingerprint: str) -> None:
 def _load_resume(state: TrainState, path: Path, fingerprint: str) -> bool:
     if not path.exists():
         return False
-    payload = torch.load(path, map_location="cpu", weights_only=False)
+    payload = load_checkpoint(path, "delete it to restart this run from step 0")
     if payload["fingerprint"] != fingerprint:
         log.warning("ignoring %s: written for a different run configuration", path)
         return False
@@ -348,7 +349,7 @@ def _model_with(model_config: dict, weights_by_kind: dict, weights: str,
 
 def load_run(path: Path, weights: str = "ema", device: str | torch.device = "cpu") -> tuple[ToyTransformer, dict]:
     """A run's model in eval mode with its ``weights`` ('ema' or 'raw'; models without EMA give raw)."""
-    payload = torch.load(path, map_location="cpu", weights_only=False)
+    payload = load_checkpoint(path, "rerun the training job that writes it (snakemake --forcerun it)")
     model, payload["weights_used"] = _model_with(payload["model_config"], payload["weights"], weights, device)
     return model, payload
 
@@ -356,7 +357,7 @@ def load_run(path: Path, weights: str = "ema", device: str | torch.device = "cpu
 def load_snapshots(path: Path, weights: str = "ema",
                    device: str | torch.device = "cpu") -> tuple[list[tuple[int, ToyTransformer]], dict]:
     """A run's snapshots as (step, model in eval mode) in step order, with ``weights`` as in ``load_run``."""
-    payload = torch.load(path, map_location="cpu", weights_only=False)
+    payload = load_checkpoint(path, "rerun the training job that writes it (snakemake --forcerun it)")
     if not payload["snapshots"]:
         raise ValueError(f"{path}: no snapshots; set toy.train.snapshot_every in config.yaml")
     models = []
