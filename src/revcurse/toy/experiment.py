@@ -82,7 +82,7 @@ def cells(rates: pd.DataFrame, paper: pd.DataFrame) -> pd.DataFrame:
         paper_cell = printed.loc[(length, direction)] if (length, direction) in printed.index else None
         test = (compatibility(learned, paper_cell["printed"], paper_cell["paper_seeds"])
                 if paper_cell is not None and choice != "best" else {})
-        rows.append({"preset": preset, "L": length, "direction": direction, "choice": choice,
+        rows.append({"preset": preset, "model": "mdm", "L": length, "direction": direction, "choice": choice,
                      "seeds": len(group), "learned_seeds": len(learned), "mean_pct": learned.mean(),
                      "seed_std_pct": learned.std(ddof=1), "seed_ci95_low_pct": low, "seed_ci95_high_pct": high,
                      "paper_pct": paper_cell["printed"] if paper_cell is not None else math.nan,
