@@ -75,9 +75,6 @@ def test_the_versions_of_the_shipped_tables_are_read_from_their_runs():
     assert run_versions(REFERENCE, "precision_check.csv") and run_versions(REFERENCE, "fidelity.csv") == []
 
 
-@pytest.mark.xfail(strict=True, reason="issue 30: the reference was shipped before the toy-fidelity re-run and pools "
-                   "runs of several code versions; re-ship it from one version, or note why in "
-                   "reference/paper/README.md, then remove this mark")
 def test_every_shipped_table_pools_one_code_version_or_says_why():
     found = unexplained(REFERENCE)
     assert not found, "shipped tables whose runs span code versions, with no note in reference/paper/README.md: " + \
