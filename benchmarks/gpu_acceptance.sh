@@ -15,7 +15,8 @@
 # command and printout of each step) ends the run; the exit status is 0 only if every step passed.
 #
 # Usage, from anywhere:
-#   bash benchmarks/gpu_acceptance.sh [--tiny] [FOLDER]
+#   bash benchmarks/gpu_acceptance.sh [--tiny] [--wheels WHEEL_DIR] [FOLDER]
+#   bash benchmarks/gpu_acceptance.sh --fetch-wheels WHEEL_DIR [PACKAGE...]
 # FOLDER (default: $OUT if set, else benchmarks/out/gpu_acceptance_<UTC time>) receives at most 8
 # files, flat: summary.txt, 1_table2.log, 2_toy_speed.log, 3_llm_speed.log, 4_probe_cost.log (each
 # step's standard output), table2.csv, and extra.tar.gz (standard errors, environment, toy_speed
@@ -24,25 +25,55 @@
 # quick-preset toy shapes, tiny-llama/tiny-llada): a smoke test of this script, about 30 s on 2 idle
 # cores, minutes on a busy machine (tests/workflow/test_gpu_acceptance.py). Its figures say nothing about a GPU.
 #
-# Environment: PYTHON (default python3), GPU_JOBS (8), BUDGET_S, STEP_SHARES_S (four numbers), and
-# extra arguments per step:
+# Environment: PYTHON (default python3; give the interpreter that has the CUDA torch), GPU_JOBS (8),
+# BUDGET_S, STEP_SHARES_S (four numbers), and extra arguments per step:
 # TABLE2_ARGS, TOY_SPEED_ARGS, LLM_SPEED_ARGS, PROBE_COST_ARGS (e.g. LLM_SPEED_ARGS="--queries 256").
-# The GPU machine needs, besides torch: snakemake, jsonschema, transformers, peft, accelerate,
-# pandas, pyarrow, pyyaml (the first lines of the summary name any that are missing); revcurse is
-# taken from src/ (PYTHONPATH), not installed.
+#
+# A bare GPU machine (a CUDA torch, no internet, no .git, the package not installed) runs it too:
+# - every step, and every workflow job (`python -m revcurse...`), runs $PYTHON: `python` and
+#   `python3` on the PATH the steps see are $PYTHON, whatever else the machine has first on its PATH;
+# - the other packages (snakemake, jsonschema, transformers, peft, accelerate, pandas, pyarrow, ...)
+#   come from a wheel folder: fill one on a machine with internet, with the GPU machine's Python
+#   version and platform, with `--fetch-wheels WHEEL_DIR` (`pip wheel` of the project's dependencies
+#   but torch at the pins of requirements/lock.txt, or of the PACKAGEs named), carry it along, and pass
+#   `--wheels WHEEL_DIR`: the wheels of distributions $PYTHON lacks are installed, without their
+#   dependencies and without network, into the run's temporary folder (on PYTHONPATH), nothing else;
+# - the code version every output records comes from git where there is a .git, else from the
+#   installed revcurse, else from the tree itself (package version + a hash of its files,
+#   benchmarks/gpu_acceptance_env.py); the summary's `code:` line names it.
+# revcurse is taken from src/ (PYTHONPATH), not installed. The first lines of the summary name any
+# package still missing.
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 MODE=full
-FOLDER=
-for arg in "$@"; do
-  case $arg in
+FOLDER= WHEELS= FETCH=
+while (($#)); do
+  case $1 in
     --tiny) MODE=tiny ;;
+    --wheels|--fetch-wheels)
+      [[ $# -ge 2 ]] || { echo "gpu_acceptance.sh: $1 needs a folder" >&2; exit 2; }
+      [[ $1 == --wheels ]] && WHEELS=$2 || { FETCH=$2; shift 2; break; }
+      shift ;;
     -h|--help) sed -n '2,/^set -uo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-    -*) echo "gpu_acceptance.sh: unknown option $arg (--tiny, FOLDER)" >&2; exit 2 ;;
-    *) FOLDER=$arg ;;
+    -*) echo "gpu_acceptance.sh: unknown option $1 (--tiny, --wheels DIR, --fetch-wheels DIR, FOLDER)" >&2; exit 2 ;;
+    *) FOLDER=$1 ;;
   esac
+  shift
 done
+REQUESTED=${PYTHON:-python3}
+if ! PYTHON=$(command -v "$REQUESTED"); then
+  echo "gpu_acceptance.sh: PYTHON=$REQUESTED is not an interpreter here; expected the path of the Python that" \
+       "has torch (e.g. PYTHON=/opt/venv/bin/python)" >&2
+  exit 2
+fi
+if [[ -n $FETCH ]]; then   # on a machine with internet: the packages the GPU machine lacks, as wheels
+  # shellcheck disable=SC2207  # package names are words
+  (($#)) && PACKAGES=("$@") || PACKAGES=($("$PYTHON" "$ROOT/benchmarks/gpu_acceptance_env.py" packages))
+  exec "$PYTHON" -m pip wheel -c "$ROOT/requirements/lock.txt" -w "$FETCH" "${PACKAGES[@]}"
+fi
+[[ -z $WHEELS || -d $WHEELS ]] || { echo "gpu_acceptance.sh: --wheels $WHEELS: no such folder" >&2; exit 2; }
+[[ -z $WHEELS ]] || WHEELS=$(cd "$WHEELS" && pwd)
 FOLDER=${FOLDER:-${OUT:-$ROOT/benchmarks/out/gpu_acceptance_$(date -u +%Y%m%dT%H%M%SZ)}}
 mkdir -p "$FOLDER" && FOLDER=$(cd "$FOLDER" && pwd)
 EXTRA=$FOLDER/extra
@@ -53,11 +84,26 @@ cd "$ROOT"
 WORKTMP=$(mktemp -d -t gpu_acceptance.XXXXXX) && export TMPDIR=$WORKTMP
 trap 'rm -rf "$WORKTMP"' EXIT
 
-PYTHON=${PYTHON:-$(command -v python3 || command -v python)}
 export PYTHONPATH="$ROOT/src${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
-# The workflow's rules call `python`: where only python3 exists, `python` is that one.
-if ! command -v python >/dev/null; then
-  mkdir "$WORKTMP/bin" && ln -s "$PYTHON" "$WORKTMP/bin/python" && export PATH="$WORKTMP/bin:$PATH"
+# The workflow's rules call `python`: here that is $PYTHON, whichever python comes first on PATH. A
+# script, not a link: a link to a venv's interpreter outside the venv would lose the venv.
+mkdir "$WORKTMP/bin"
+for name in python python3; do printf '#!/bin/sh\nexec "%s" "$@"\n' "$PYTHON" > "$WORKTMP/bin/$name"; done
+chmod +x "$WORKTMP"/bin/* && export PATH="$WORKTMP/bin:$PATH"
+SITE=$WORKTMP/site   # what this run adds: wheels from --wheels, the code version without git
+if [[ -n $WHEELS ]]; then
+  LACKING=$("$PYTHON" "$ROOT/benchmarks/gpu_acceptance_env.py" missing "$WHEELS") || exit 2
+  INSTALL=() && [[ -n $LACKING ]] && mapfile -t INSTALL <<< "$LACKING"
+  if ((${#INSTALL[@]})); then
+    echo "=== installing ${#INSTALL[@]} wheels of $WHEELS into the run's temporary folder" >&2
+    "$PYTHON" -m pip install -q --no-index --no-deps --disable-pip-version-check --target "$SITE" "${INSTALL[@]}" \
+      || { echo "gpu_acceptance.sh: installing from --wheels $WHEELS failed" >&2; exit 2; }
+  fi
+fi
+export PYTHONPATH="$PYTHONPATH:$SITE"
+if ! CODE_VERSION=$("$PYTHON" -c 'from revcurse.core.provenance import code_version; print(code_version())' \
+                    2>/dev/null); then
+  CODE_VERSION=revcurse-$("$PYTHON" "$ROOT/benchmarks/gpu_acceptance_env.py" code-version "$SITE") || exit 2
 fi
 GPU_JOBS=${GPU_JOBS:-8}
 
@@ -90,6 +136,8 @@ PROBE_COST+=(${PROBE_COST_ARGS:-})
 {
   echo "date: $(date -u +%FT%TZ)  host: ${HOSTNAME:-?}  mode: $MODE  folder: $FOLDER"
   echo "git: $(git describe --always --dirty --abbrev=12 2>/dev/null || echo 'n/a (no .git)')"
+  echo "code: $CODE_VERSION (the code version every output records)"
+  [[ -n $WHEELS ]] && echo "wheels: $WHEELS (${#INSTALL[@]} installed for this run)"
   "$PYTHON" - <<'EOF' 2>&1
 import importlib.metadata, importlib.util, sys
 found, missing = [], []
@@ -163,7 +211,7 @@ TOTAL=$(($(date +%s) - STARTED))
 
 {
   echo "GPU acceptance, issue 13 ($MODE mode$([[ $MODE == tiny ]] && echo ': CPU smoke run, tiny sizes, no GPU figures'))"
-  grep -E "^(date|git|python|missing|MISSING|cuda)[: ]" "$EXTRA/environment.txt"
+  grep -E "^(date|git|code|wheels|python|missing|MISSING|cuda)[: ]" "$EXTRA/environment.txt"
   echo
   printf '%-3s %-11s %-11s %8s %7s  %s\n' step name status seconds limit command
   for i in 0 1 2 3; do
