@@ -4,7 +4,8 @@ import pandas as pd
 import pytest
 from helpers import workflow
 
-from revcurse.toy.experiment import CHOICES, compatibility, experiment, markdown, paper_mdm_cells
+from revcurse.toy.experiment import (CHOICES, compatibility, experiment, forward_reverse_correlation, markdown,
+                                     paper_mdm_cells)
 
 PAPER_VALUES = "resources/paper_values.yaml"
 
@@ -45,7 +46,7 @@ def test_a_candidate_like_the_paper_passes_stage_a_and_one_like_the_reference_fa
     unlearned = runs("table2_unlearned", [97.0, 97.5, 0.5, 1.0, 97.4], [52.0, 58.0, 0.0, 0.0, 54.0])
     partial = runs("table2_partial", [97.0, 97.5], [52.0, 58.0])
     evals, curves = (pd.concat(frames) for frames in zip(like_paper, like_ours, unlearned, partial))
-    table, verdicts = experiment(evals, curves, PAPER_VALUES)
+    table, verdicts, per_run = experiment(evals, curves, PAPER_VALUES)
     stage_a = verdicts[verdicts["rule"].str.startswith("stage A")].set_index("preset")
     assert stage_a.loc["table2_like_paper", "verdict"] == "passes"
     assert stage_a.loc["table2_like_paper", "compatible_choices"] == ", ".join(sorted(f"{w}/{o}" for w, o in CHOICES))
@@ -59,7 +60,10 @@ def test_a_candidate_like_the_paper_passes_stage_a_and_one_like_the_reference_fa
     reverse = table[(table["preset"] == "table2_unlearned") & (table["choice"] == "table2")
                     & (table["direction"] == "reverse")].iloc[0]
     assert reverse["learned_seeds"] == 3 and reverse["mean_pct"] == pytest.approx(np.mean([52.0, 58.0, 54.0]), abs=0.05)
-    report = markdown(table, verdicts)
+    assert len(per_run) == 17 and per_run["learned"].sum() == 15
+    rho = forward_reverse_correlation(per_run).set_index("L").loc[20, "spearman_rho"]
+    assert rho < -0.5            # like_paper's lower forward goes with its higher reverse
+    report = markdown(table, verdicts, per_run)
     assert "### table2_like_paper, L = 20" in report and "| table2_like_ours" in report
 
 

@@ -205,13 +205,13 @@ def table2_experiment(args) -> None:
     from revcurse.toy.experiment import experiment, markdown
 
     evals = read_parquets(args.evals)
-    table, verdicts = experiment(evals, read_parquets(args.curves), args.paper_values)
+    table, verdicts, runs = experiment(evals, read_parquets(args.curves), args.paper_values)
     # The code that made the runs (one version, once the experiment's runs come from one clone) and this table's.
     stamp = {"runs_code_version": ", ".join(listed_values(evals["code_version"])),
              "code_version": provenance()["code_version"]}
     table.assign(**stamp).to_csv(args.csv, index=False, float_format="%.4f")
     verdicts.assign(**stamp).to_csv(args.verdicts_csv, index=False, float_format="%.4f")
-    Path(args.md).write_text(markdown(table, verdicts))
+    Path(args.md).write_text(markdown(table, verdicts, runs))
     log.info("Table 2 experiment:\n%s", verdicts.to_string(index=False))
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 import yaml
+from scipy.stats import spearmanr
 from scipy.stats import t as t_dist
 
 from revcurse.toy.tables import UNLEARNED_BELOW_FORWARD_PCT, best_over_training, seed_interval
@@ -117,7 +118,23 @@ def verdict(table: pd.DataFrame, preset: str, lengths: list[int]) -> dict:
             "largest_abs_t": min(largest_t.values()) if largest_t else math.nan}
 
 
-def markdown(table: pd.DataFrame, verdicts: pd.DataFrame) -> str:
+def forward_and_reverse(rates: pd.DataFrame) -> pd.DataFrame:
+    """Each run's final forward and reverse success (Table 2's evaluation), one row per (preset, L, seed)."""
+    final = rates[rates["choice"] == "table2"]
+    return final.pivot_table(index=["preset", "L", "seed", "learned"], columns="direction", values="rate_pct").reset_index()
+
+
+def forward_reverse_correlation(runs: pd.DataFrame) -> pd.DataFrame:
+    """Per L, over the learned runs of every candidate: Spearman's rank correlation of final forward with final
+    reverse success, with its p-value (does a less saturated forward pairing go with a higher reverse?)."""
+    rows = []
+    for length, group in runs[runs["learned"]].groupby("L"):
+        rho, p = spearmanr(group["forward"], group["reverse"]) if len(group) > 2 else (math.nan, math.nan)
+        rows.append({"L": length, "learned_runs": len(group), "spearman_rho": rho, "p_value": p})
+    return pd.DataFrame(rows)
+
+
+def markdown(table: pd.DataFrame, verdicts: pd.DataFrame, runs: pd.DataFrame) -> str:
     def interval(r) -> str:
         return f"{r.mean_pct:.1f} [{r.seed_ci95_low_pct:.1f}, {r.seed_ci95_high_pct:.1f}]"
 
@@ -129,6 +146,12 @@ def markdown(table: pd.DataFrame, verdicts: pd.DataFrame) -> str:
              "where |t| is below the threshold (family-wise 5% over Table 2's 8 MDM cells).",
              "", "## Verdicts", "",
              verdicts.to_markdown(index=False, floatfmt=".2f"),
+             "", "## Forward against reverse, run by run", "",
+             "Each run's final forward and reverse success (Table 2's evaluation; `learned`: forward at least "
+             f"{UNLEARNED_BELOW_FORWARD_PCT:g}%), and per L Spearman's rank correlation of the two over the learned runs "
+             "of every candidate: an association across configurations as much as within one, not a verdict.", "",
+             forward_reverse_correlation(runs).round(3).to_markdown(index=False), "",
+             runs.to_markdown(index=False, floatfmt=".2f"),
              "", "## Final step and best over training", ""]
     for (preset, length), group in table.groupby(["preset", "L"]):
         lines += [f"### {preset}, L = {length}", ""]
@@ -141,12 +164,15 @@ def markdown(table: pd.DataFrame, verdicts: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def experiment(evals: pd.DataFrame, curves: pd.DataFrame, paper_values: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Every candidate's cells, and its verdicts: stage A (L = 20) and the full rule (every printed L)."""
+def experiment(evals: pd.DataFrame, curves: pd.DataFrame,
+               paper_values: str | Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Every candidate's cells, its verdicts (stage A, L = 20, and the full rule, every printed L) and each run's
+    final forward and reverse success."""
     paper = paper_mdm_cells(paper_values)
-    table = cells(per_seed_rates(evals, curves), paper)
+    rates = per_seed_rates(evals, curves)
+    table = cells(rates, paper)
     verdicts = []
     for preset in sorted(table["preset"].unique()):
         for rule, lengths in (("stage A (L = 20)", [20]), ("Table 2 (every L)", sorted(map(int, paper["L"].unique())))):
             verdicts.append({"preset": preset, "rule": rule, **verdict(table, preset, lengths)})
-    return table, pd.DataFrame(verdicts)
+    return table, pd.DataFrame(verdicts), forward_and_reverse(rates)
