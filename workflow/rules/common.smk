@@ -127,3 +127,20 @@ def all_targets():
         + ablation_targets()
         + report_targets()
     )
+
+
+# The Table 2 experiment (table2_experiment.smk): the MDM runs of its candidates (presets table2_*) under results/.
+TABLE2_EXPERIMENT_RUNS = "results/{candidate}/toy/mdm/L{L}/seed{seed}"
+
+
+def table2_experiment_files(name):
+    """Input function: ``name`` of every evaluated run of a table2_* preset."""
+    def files(wildcards):
+        runs = glob_wildcards(f"{TABLE2_EXPERIMENT_RUNS}/eval.parquet")
+        found = sorted(f"{TABLE2_EXPERIMENT_RUNS}/{name}".format(candidate=c, L=L, seed=s)
+                       for c, L, s in zip(runs.candidate, runs.L, runs.seed) if c.startswith("table2_"))
+        if not found:
+            raise ValueError("results/table2_experiment.*: no evaluated run of a table2_* preset under results/; "
+                             "make them first: bash reference/paper/table2_experiment.sh A")
+        return found
+    return files
