@@ -180,9 +180,9 @@ def _padding_message(backbone: Backbone, what: str) -> str:
     except TypeError:
         modeling_file = type(model).__module__
     if spec.remote_code:
-        fix = (f"pin llm.models.{spec.name}.revision to a commit of {spec.hub_repository or spec.weights} whose modeling code applies the "
-               f"attention mask (LLaDA: the newer modeling_llada.py; the older one passes attn_mask=None, LLaDA "
-               f"issues #89 and #90), and check llm.models.{spec.name}.attention_mask "
+        fix = (f"pin llm.models.{spec.name}.revision to a commit of {spec.hub_repository or spec.weights} whose "
+               f"modeling code applies the attention mask (LLaDA: the newer modeling_llada.py; the older one passes "
+               f"attn_mask=None, LLaDA issues #89 and #90), and check llm.models.{spec.name}.attention_mask "
                f"({spec.attention_mask}) is the form that code takes")
     else:
         fix = (f"llm.models.{spec.name}.attention_mask = {spec.attention_mask!r} does not give {type(model).__name__} "
