@@ -12,7 +12,8 @@ from helpers.workflow import job_counts, snakemake
 def test_dry_run_all_paper_grid(workdir):
     counts = job_counts(snakemake("-n", "all", cwd=workdir))
     assert counts["train_toy"] == counts["evaluate_toy"] == counts["evaluate_toy_over_training"] == 2 * 4 * 3
-    assert counts["toy_dataset"] == counts["toy_data_check"] == 4 and counts["table2"] == counts["toy_training_curves"] == 1
+    assert counts["toy_dataset"] == 4 and counts["table2"] == counts["toy_training_curves"] == 1
+    assert counts["toy_data_check"] == counts["toy_dataset"] + counts["toy_dataset_attention_only"]   # every toy data file
 
 
 def test_dry_run_table2_builds_only_the_toy_stage(workdir):
