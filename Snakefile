@@ -10,7 +10,6 @@ min_version("9.20")
 include: "workflow/rules/common.smk"
 include: "workflow/rules/datasets.smk"
 include: "workflow/rules/toy.smk"
-include: "workflow/rules/table2_experiment.smk"
 include: "workflow/rules/probes.smk"
 include: "workflow/rules/ablation.smk"
 include: "workflow/rules/theory.smk"
@@ -18,6 +17,7 @@ include: "workflow/rules/llm.smk"
 include: "workflow/rules/llm_probes.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/fidelity.smk"
+include: "workflow/rules/reference.smk"
 include: "workflow/rules/report.smk"
 
 

@@ -34,7 +34,7 @@ Paper scale on one GPU (also step 2 of benchmarks/gpu_acceptance.sh):
 the Table 2 wall time on one GPU (step 1 of benchmarks/gpu_acceptance.sh):
     python benchmarks/toy_speed.py --device cuda --table2-only --measure-table2 --preset paper_bf16 \\
         --configfile reference/paper/config.yaml --gpu-jobs 8
-on the 2-core CPU, the records of the reference run (reference/paper/run.sh):
+on the 2-core CPU, the records of the reference run (reference/paper/README.md):
     python benchmarks/toy_speed.py --device cpu --threads 1 --preset paper_bf16 \\
         --configfile reference/paper/config.yaml --from-benchmarks results/paper_bf16/benchmarks
 A CPU smoke run (well under a minute; quick-preset shapes, tiny Table 2 with --measure-table2):

@@ -6,8 +6,8 @@ shipped one, bit for bit (provenance columns aside). From the repository root, w
 
 The cell is a folder of reference/paper/runs/. The code (HEAD plus this working tree's uncommitted changes, or
 ``--rev``) is checked out as a git worktree under the scratch directory, and Snakemake makes the cell's
-``eval.parquet`` there with config.yaml + reference/paper/config.yaml under the cell's preset, one core (as
-reference/paper/run.sh, with that code's own config files). Prints "identical", or the columns and rows that
+``eval.parquet`` there with config.yaml + reference/paper/config.yaml under the cell's preset, one core (as the
+reference runs were made, with that code's own config files). Prints "identical", or the columns and rows that
 differ; exit status 0 or 1. L = 10 costs several CPU-minutes (docs/toy.md, "Stacking and reproducibility").
 """
 from __future__ import annotations

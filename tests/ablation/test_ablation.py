@@ -11,6 +11,7 @@ import yaml
 
 from revcurse.ablation import grid as ablation
 from revcurse.core.config import resolve_config
+from revcurse.core.paths import run_dir
 from revcurse.data.toy import MASK_ID
 from revcurse.toy.evaluate import generate
 from revcurse.toy.model import ToyTransformer
@@ -287,7 +288,7 @@ def test_tiny_grid_end_to_end_with_the_cli(tmp_path, monkeypatch):
     table = pd.read_csv("ablation.csv").set_index("cell")
     assert list(table.index) == [c.name for c in cells] and len(table) == 5
     assert (table["seeds"] == "0 / 1").all() and table.loc["rope_bi_diff_depth1", "paper_model"] == "mdm"
-    mdm_evals = pd.concat(pd.read_parquet(f"results/quick/toy/mdm/L4/seed{s}/eval.parquet") for s in (0, 1))
+    mdm_evals = pd.concat(pd.read_parquet(f"{run_dir('quick', 'toy', 'mdm', 4, s)}/eval.parquet") for s in (0, 1))
     expected = table2(mdm_evals).set_index("direction")["mean_pct"]
     assert table.loc["rope_bi_diff_depth1", "reverse_mean_pct"] == pytest.approx(expected["reverse"], abs=1e-4)
     # The fixed-rate cell is probed with the [M] queries; causal masking cells are not probed; next-token has no [M].

@@ -3,6 +3,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from helpers import workflow
+from revcurse.core.paths import run_dir
 
 from revcurse.toy.experiment import (CHOICES, compatibility, experiment, forward_reverse_correlation, markdown,
                                      paper_mdm_cells)
@@ -69,18 +70,19 @@ def test_a_candidate_like_the_paper_passes_stage_a_and_one_like_the_reference_fa
 
 @pytest.mark.workflow
 def test_the_experiments_target_builds_from_whatever_runs_exist(workdir):
-    """`snakemake results/table2_experiment.md` reads the table2_* runs under results/ and nothing else; with none it
-    stops naming the script that makes them."""
-    missing = workflow.snakemake("-n", "results/table2_experiment.md", cwd=workdir, check=False)
-    assert "reference/paper/table2_experiment.sh A" in missing
+    """`snakemake results/reference/table2_experiment.md` reads the shipped table2_* runs (reference/paper/runs/) and
+    nothing else; with none it stops saying where they go."""
+    target = "results/reference/table2_experiment.md"
+    missing = workflow.snakemake("-n", target, cwd=workdir, check=False)
+    assert "no run of a table2_* preset under reference/paper/runs/" in missing
     evals, curves = runs("table2_like_paper", [97.0, 97.5, 97.8, 96.9, 97.4], [52.0, 58.0, 55.0, 57.0, 54.0])
     for seed in range(5):
-        run = workdir / f"results/table2_like_paper/toy/mdm/L20/seed{seed}"
+        run = workdir / run_dir("table2_like_paper", "toy", "mdm", 20, seed, root="reference/paper/runs")
         run.mkdir(parents=True)
         evals[evals["seed"] == seed].to_parquet(run / "eval.parquet")
         curves[curves["seed"] == seed].to_parquet(run / "accuracy_over_training.parquet")
-    assert workflow.job_counts(workflow.snakemake("-n", "results/table2_experiment.md", cwd=workdir)) == {
-        "table2_experiment": 1}
-    workflow.snakemake("-c1", "results/table2_experiment.md", cwd=workdir)
-    verdicts = pd.read_csv(workdir / "results/table2_experiment_verdicts.csv")
+    assert workflow.job_counts(workflow.snakemake("-n", target, cwd=workdir)) == {
+        "reference_table2_experiment": 1}
+    workflow.snakemake("-c1", target, cwd=workdir)
+    verdicts = pd.read_csv(workdir / "results/reference/table2_experiment_verdicts.csv")
     assert verdicts.set_index("rule").loc["stage A (L = 20)", "verdict"] == "passes"

@@ -45,7 +45,8 @@ def test_every_shipped_run_names_its_code_and_the_provenance_its_machine():
 
 
 def test_every_shipped_table_was_built_by_a_clean_tree():
-    """ship.sh builds outside the tree and copies in at the end: nothing it ships names a '-dirty' version."""
+    """The reference is built outside the tree and copied in at the end (workflow/rules/reference.smk): nothing
+    it ships names a '-dirty' version."""
     tables = [path for path in REFERENCE.glob("*.csv") if "code_version" in pd.read_csv(path, nrows=0)]
     assert {"table2.csv", "fidelity.csv", "toy_decoding_choices.csv"} <= {path.name for path in tables}
     for path in tables:
@@ -61,7 +62,7 @@ def test_the_reference_outputs_are_shipped(name):
 
 
 def test_the_readme_shows_the_shipped_table2_beside_the_papers():
-    from revcurse.toy.reference import README_END, README_START, readme_table2
+    from revcurse.report.reference import README_END, README_START, readme_table2
 
     readme = (REFERENCE.parents[1] / "README.md").read_text()
     block = readme[readme.index(README_START) + len(README_START):readme.index(README_END)]
@@ -71,8 +72,39 @@ def test_the_readme_shows_the_shipped_table2_beside_the_papers():
 @pytest.mark.workflow
 @pytest.mark.parametrize("preset", sorted(yaml.safe_load((REFERENCE / "config.yaml").read_text())["presets"]))
 def test_every_reference_preset_plans_its_runs(preset, workdir):
-    """run.sh's presets pass the workflow's checks (schema, the ablation grid's reference cells) in a dry run."""
+    """The reference presets pass the workflow's checks (schema, the ablation grid's reference cells) in a dry run."""
     target = f"results/{preset}/toy/mdm/L10/seed0/eval.parquet"
     output = workflow.snakemake("-n", "--configfile", "config.yaml", str(REFERENCE / "config.yaml"), "--config",
                        f"preset={preset}", "--", target, cwd=workdir)
     assert f"output: {target}" in output
+
+
+@pytest.fixture(scope="module")
+def reference_workdir(workdir):
+    """The workflow copy with the shipped reference beside it."""
+    import shutil
+
+    shutil.copytree(REFERENCE, workdir / "reference/paper")
+    shutil.copy(REFERENCE.parents[1] / "README.md", workdir / "README.md")
+    return workdir
+
+
+REFERENCE_CALL = ("--configfile", "config.yaml", "reference/paper/config.yaml", "--config", "preset=paper_bf16")
+
+
+@pytest.mark.workflow
+def test_one_command_plans_every_shipped_table_from_the_shipped_runs(reference_workdir):
+    """`snakemake reference` rebuilds every shipped table from reference/paper/runs/ alone: no training, no probe."""
+    counts = workflow.job_counts(workflow.snakemake("-n", "reference", *REFERENCE_CALL, cwd=reference_workdir))
+    assert counts == {"reference_table2": 1, "reference_training_curves": 1, "reference_comparison": 4,
+                      "reference_fidelity": 1, "reference_table2_experiment": 1, "reference_provenance": 1,
+                      "theory_table3": 1, "reference": 1}
+
+
+@pytest.mark.workflow
+def test_the_reference_runs_target_names_the_shipped_runs_of_its_preset(reference_workdir):
+    """`reference_runs` under paper_fp32 makes exactly the cells paper_fp32 shipped (the precision check's)."""
+    output = workflow.snakemake("-n", "reference_runs", "--configfile", "config.yaml", "reference/paper/config.yaml",
+                                "--config", "preset=paper_fp32", cwd=reference_workdir)
+    shipped = sorted((REFERENCE / "runs/paper_fp32").rglob("eval.parquet"))
+    assert shipped and workflow.job_counts(output)["evaluate_toy"] == len(shipped)

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from revcurse.core.io import listed_values
+from revcurse.core.paths import run_dir
 
 REFERENCE = Path(__file__).resolve().parents[2] / "reference/paper"
 
@@ -48,7 +49,7 @@ def unexplained(reference: Path) -> dict[str, list[str]]:
 
 def fake_reference(root: Path, versions: list[str], note: str = "") -> Path:
     for seed, version in enumerate(versions):
-        run = root / f"runs/p/toy/mdm/L10/seed{seed}"
+        run = Path(run_dir("p", "toy", "mdm", 10, seed, root=str(root / "runs")))
         run.mkdir(parents=True)
         pd.DataFrame({"successes": [1], "code_version": [version]}).to_parquet(run / "eval.parquet")
     pd.DataFrame({"L": [10], "model": ["mdm"], "preset": ["p"]}).to_csv(root / "table2.csv", index=False)

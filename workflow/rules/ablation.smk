@@ -5,8 +5,8 @@
 import revcurse.ablation.grid as ablation
 
 ABLATION_CELLS = {cell.name: cell for cell in ablation.expand_grid(config)[0]}
-ABLATION_DIR = f"results/{PRESET}/{ablation.STUDY}"
-ABLATION_RUN = f"{ABLATION_DIR}/{{cell}}/L{{L}}/seed{{seed}}"
+ABLATION_RUN = run_dir(PRESET, ablation.STUDY, "{cell}", "{L}", "{seed}")
+ABLATION_RUN_NAME = run_name("{cell}", "{L}", "{seed}")
 ABLATION_LOG = f"{LOG_DIR}/{ablation.STUDY}"
 ABLATION_BENCH = f"{BENCH_DIR}/{ablation.STUDY}"
 
@@ -28,11 +28,11 @@ ablation_targets = lambda: list(rules.ablation_table.output)
 
 rule train_ablation:
     input:
-        data="results/data/toy/L{L}.parquet",
-        check="results/data/toy/L{L}.check.json",    # toy.smk: rule toy_data_check
+        data=toy_data_file("toy", "{L}"),
+        check=toy_data_file("toy", "{L}", ".check.json"),    # toy.smk: rule toy_data_check
     output:
-        models=[f"{ABLATION_DIR}/{{cell}}/L{{L}}/seed{s}/model.pt" for s in TOY["seeds"]],
-        snapshots=[f"{ABLATION_DIR}/{{cell}}/L{{L}}/seed{s}/snapshots.pt" for s in TOY["seeds"]],
+        models=[f"{run_dir(PRESET, ablation.STUDY, '{cell}', '{L}', s)}/model.pt" for s in TOY["seeds"]],
+        snapshots=[f"{run_dir(PRESET, ablation.STUDY, '{cell}', '{L}', s)}/snapshots.pt" for s in TOY["seeds"]],
     params:
         arguments=lambda wildcards: ablation.train_arguments(config, ABLATION_CELLS[wildcards.cell]),
     log:
@@ -59,9 +59,9 @@ use rule evaluate_toy as evaluate_ablation with:
         spec=ablation_eval_spec,
         device=TOY_DEVICE,
     log:
-        f"{ABLATION_LOG}/eval/{{cell}}_L{{L}}_seed{{seed}}.log",
+        f"{ABLATION_LOG}/eval/{ABLATION_RUN_NAME}.log",
     benchmark:
-        f"{ABLATION_BENCH}/eval/{{cell}}_L{{L}}_seed{{seed}}.tsv"
+        f"{ABLATION_BENCH}/eval/{ABLATION_RUN_NAME}.tsv"
 
 
 use rule probe_attention as probe_attention_ablation with:
@@ -73,9 +73,9 @@ use rule probe_attention as probe_attention_ablation with:
         spec=ablation_probe_spec,
         device=TOY_DEVICE,
     log:
-        f"{ABLATION_LOG}/probes/{{cell}}_L{{L}}_seed{{seed}}_attention.log",
+        f"{ABLATION_LOG}/probes/{ABLATION_RUN_NAME}_attention.log",
     benchmark:
-        f"{ABLATION_BENCH}/probes/{{cell}}_L{{L}}_seed{{seed}}_attention.tsv"
+        f"{ABLATION_BENCH}/probes/{ABLATION_RUN_NAME}_attention.tsv"
 
 
 use rule probe_training_dynamics as probe_training_dynamics_ablation with:
@@ -88,9 +88,9 @@ use rule probe_training_dynamics as probe_training_dynamics_ablation with:
         spec=ablation_probe_spec,
         device=TOY_DEVICE,
     log:
-        f"{ABLATION_LOG}/probes/{{cell}}_L{{L}}_seed{{seed}}_training_dynamics.log",
+        f"{ABLATION_LOG}/probes/{ABLATION_RUN_NAME}_training_dynamics.log",
     benchmark:
-        f"{ABLATION_BENCH}/probes/{{cell}}_L{{L}}_seed{{seed}}_training_dynamics.tsv"
+        f"{ABLATION_BENCH}/probes/{ABLATION_RUN_NAME}_training_dynamics.tsv"
 
 
 rule ablation_table:

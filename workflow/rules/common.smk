@@ -1,5 +1,6 @@
 # Config resolution and path helpers shared by every rule file.
 import json
+import os
 from pathlib import Path
 
 from snakemake.common.configfile import load_configfile
@@ -8,6 +9,7 @@ from snakemake.utils import update_config, validate
 
 import revcurse.toy.specs as toy_specs
 from revcurse.core.config import config_error, config_hash, other_presets_output, resolve_config, results_dir
+from revcurse.core.paths import run_dir, run_name, toy_data_file
 
 
 configfile: "config.yaml"
@@ -21,9 +23,12 @@ for _file in workflow.config_settings.configfiles or []:
     if Path(_file).resolve() != Path("config.yaml").resolve():
         update_config(_command_line, load_configfile(_file))
 update_config(_command_line, workflow.config_settings.config or {})
-_resolved = resolve_config(config, _command_line)
+_unresolved = dict(config)
+_resolved = resolve_config(_unresolved, _command_line)
 config.clear()
 config.update(_resolved)
+# Another preset's resolved config, over the same files and command line (reference.smk: its config hashes).
+config_for_preset = lambda preset: resolve_config({**_unresolved, "preset": preset}, {**_command_line, "preset": preset})
 
 
 # A bad value stops the run in one line (the key, what was found and expected) rather than Snakemake's
@@ -37,7 +42,9 @@ toy_specs.check_toy_config(config)
 
 PRESET = config["preset"]
 TOY = config["toy"]
-TOY_DIR = f"results/{PRESET}/toy"
+# A toy run's folder and its name in log and benchmark files, as rule patterns (revcurse/core/paths.py).
+TOY_RUN = run_dir(PRESET, "toy", "{model}", "{L}", "{seed}")
+RUN_NAME = run_name("{model}", "{L}", "{seed}")
 LOG_DIR = f"logs/{PRESET}"
 BENCH_DIR = f"results/{PRESET}/benchmarks"
 # The preset's tables, figures and report: results/ for the paper preset and its variants (`snakemake
@@ -112,7 +119,7 @@ def toy_runs():
 
 
 def toy_run_files(name):
-    return [f"{TOY_DIR}/{r['model']}/L{r['L']}/seed{r['seed']}/{name}" for r in toy_runs()]
+    return [f"{run_dir(PRESET, 'toy', r['model'], r['L'], r['seed'])}/{name}" for r in toy_runs()]
 
 
 def all_targets():
@@ -129,18 +136,27 @@ def all_targets():
     )
 
 
-# The Table 2 experiment (table2_experiment.smk): the MDM runs of its candidates (presets table2_*) under results/.
-TABLE2_EXPERIMENT_RUNS = "results/{candidate}/toy/mdm/L{L}/seed{seed}"
+# The shipped reference (reference.smk): copies of the runs' Parquet files under reference/paper/runs/.
+REFERENCE_RUNS = "reference/paper/runs"
 
 
-def table2_experiment_files(name):
-    """Input function: ``name`` of every evaluated run of a table2_* preset."""
-    def files(wildcards):
-        runs = glob_wildcards(f"{TABLE2_EXPERIMENT_RUNS}/eval.parquet")
-        found = sorted(f"{TABLE2_EXPERIMENT_RUNS}/{name}".format(candidate=c, L=L, seed=s)
-                       for c, L, s in zip(runs.candidate, runs.L, runs.seed) if c.startswith("table2_"))
-        if not found:
-            raise ValueError("results/table2_experiment.*: no evaluated run of a table2_* preset under results/; "
-                             "make them first: bash reference/paper/table2_experiment.sh A")
-        return found
+def shipped_runs():
+    """Every shipped run of the toy study as (preset, model, L, seed), from its final evaluation."""
+    pattern = run_dir("{preset}", "toy", "{model}", "{L}", "{seed}", root=REFERENCE_RUNS)
+    return sorted(zip(*glob_wildcards(f"{pattern}/eval.parquet")))
+
+
+def shipped_files(name, keep):
+    """``name`` of every shipped run whose preset ``keep`` accepts, where the run has that file."""
+    paths = (f"{run_dir(p, 'toy', m, L, s, root=REFERENCE_RUNS)}/{name}" for p, m, L, s in shipped_runs() if keep(p))
+    return [path for path in paths if os.path.exists(path)]
+
+
+def experiment_files(name):
+    """``name`` of the shipped runs of the Table 2 experiment's candidates (presets table2_*)."""
+    files = shipped_files(name, lambda preset: preset.startswith("table2_"))
+    if not files:
+        raise ValueError(f"the Table 2 experiment's tables: no run of a table2_* preset under {REFERENCE_RUNS}/; "
+                         "make them (reference/paper/README.md, \"The Table 2 experiment\") and copy their Parquet "
+                         f"files there")
     return files

@@ -1,9 +1,9 @@
 # Probes of the toy runs and Figures 3, 4, 5, 11, 12, 13 (paper §5, App. D.4, E; docs/probes.md).
 # A probe job reads one run's snapshots (training dynamics) or final checkpoint and writes
 # Parquet tables under <run>/probes/; the figure jobs (figures.smk) read nothing but those tables.
-PROBE_RUN = f"results/{PRESET}/{{study}}/{{model}}/L{{L}}/seed{{seed}}"
-PROBE_LOG = f"{LOG_DIR}/{{study}}/probes/{{model}}_L{{L}}_seed{{seed}}"
-PROBE_BENCH = f"{BENCH_DIR}/{{study}}/probes/{{model}}_L{{L}}_seed{{seed}}"
+PROBE_RUN = run_dir(PRESET, "{study}", "{model}", "{L}", "{seed}")
+PROBE_LOG = f"{LOG_DIR}/{{study}}/probes/{RUN_NAME}"
+PROBE_BENCH = f"{BENCH_DIR}/{{study}}/probes/{RUN_NAME}"
 
 
 wildcard_constraints:
@@ -17,12 +17,12 @@ toy_probe_spec = lambda wildcards: as_json(
 # Probe tables of the grid runs (toy.models × lengths × seeds, in the config's order),
 # optionally of some models only.
 grid_probes = lambda probe, models=None: [
-    f"{TOY_DIR}/{r['model']}/L{r['L']}/seed{r['seed']}/probes/{probe}.parquet"
+    f"{run_dir(PRESET, 'toy', r['model'], r['L'], r['seed'])}/probes/{probe}.parquet"
     for r in toy_runs()
     if models is None or r["model"] in models
 ]
 attention_only_probes = lambda probe: [
-    f"{TOY_ATTENTION_ONLY_DIR}/{m}/L{TOY['attention_only']['length']}/seed{s}/probes/{probe}.parquet"
+    f"{run_dir(PRESET, 'toy_attention_only', m, TOY['attention_only']['length'], s)}/probes/{probe}.parquet"
     for m in TOY["attention_only"]["models"]
     for s in TOY["seeds"]
 ]

@@ -1,13 +1,13 @@
 # Toy study (paper §5, App. D): data -> train (model, L, seed) -> evaluate -> Table 2.
 # The attention-only study of §5.2 (toy.attention_only) uses the same data and training
 # commands with its own data and run directories; its probes and figures are in probes.smk.
-TOY_ATTENTION_ONLY_DIR = f"results/{PRESET}/toy_attention_only"
+TOY_ATTENTION_ONLY_RUN = run_dir(PRESET, "toy_attention_only", "{model}", "{L}", "{seed}")
 
 
 rule toy_dataset:
     output:
-        data="results/data/toy/L{L}.parquet",
-        manifest="results/data/toy/L{L}.manifest.json",
+        data=toy_data_file("toy", "{L}"),
+        manifest=toy_data_file("toy", "{L}", ".manifest.json"),
     log:
         "logs/data/toy/L{L}.log",
     benchmark:
@@ -23,9 +23,9 @@ rule toy_dataset:
 # this step before, so one that training would reject stops the run here and the model is kept.
 rule toy_data_check:
     input:
-        "results/data/{toy_data}/L{L}.parquet",
+        toy_data_file("{toy_data}", "{L}"),
     output:
-        "results/data/{toy_data}/L{L}.check.json",
+        toy_data_file("{toy_data}", "{L}", ".check.json"),
     log:
         "logs/data/{toy_data}/L{L}_check.log",
     wildcard_constraints:
@@ -38,17 +38,17 @@ rule toy_data_check:
 
 rule train_toy:
     input:
-        data="results/data/toy/L{L}.parquet",
-        check="results/data/toy/L{L}.check.json",
+        data=toy_data_file("toy", "{L}"),
+        check=toy_data_file("toy", "{L}", ".check.json"),
     output:
-        model=f"{TOY_DIR}/{{model}}/L{{L}}/seed{{seed}}/model.pt",
-        snapshots=f"{TOY_DIR}/{{model}}/L{{L}}/seed{{seed}}/snapshots.pt",
+        model=f"{TOY_RUN}/model.pt",
+        snapshots=f"{TOY_RUN}/snapshots.pt",
     params:
         spec=toy_train_spec,
     log:
-        f"{LOG_DIR}/toy/train/{{model}}_L{{L}}_seed{{seed}}.log",
+        f"{LOG_DIR}/toy/train/{RUN_NAME}.log",
     benchmark:
-        f"{BENCH_DIR}/toy/train/{{model}}_L{{L}}_seed{{seed}}.tsv"
+        f"{BENCH_DIR}/toy/train/{RUN_NAME}.tsv"
     threads: 1   # one thread per job, jobs side by side: on 2 cores this beat one 2-thread job (docs/toy.md)
     resources:
         gpu=toy_gpus,
@@ -63,8 +63,8 @@ rule train_toy:
 
 use rule toy_dataset as toy_dataset_attention_only with:
     output:
-        data="results/data/toy_attention_only/L{L}.parquet",
-        manifest="results/data/toy_attention_only/L{L}.manifest.json",
+        data=toy_data_file("toy_attention_only", "{L}"),
+        manifest=toy_data_file("toy_attention_only", "{L}", ".manifest.json"),
     log:
         "logs/data/toy_attention_only/L{L}.log",
     benchmark:
@@ -73,31 +73,31 @@ use rule toy_dataset as toy_dataset_attention_only with:
 
 use rule train_toy as train_toy_attention_only with:
     input:
-        data="results/data/toy_attention_only/L{L}.parquet",
-        check="results/data/toy_attention_only/L{L}.check.json",
+        data=toy_data_file("toy_attention_only", "{L}"),
+        check=toy_data_file("toy_attention_only", "{L}", ".check.json"),
     output:
-        model=f"{TOY_ATTENTION_ONLY_DIR}/{{model}}/L{{L}}/seed{{seed}}/model.pt",
-        snapshots=f"{TOY_ATTENTION_ONLY_DIR}/{{model}}/L{{L}}/seed{{seed}}/snapshots.pt",
+        model=f"{TOY_ATTENTION_ONLY_RUN}/model.pt",
+        snapshots=f"{TOY_ATTENTION_ONLY_RUN}/snapshots.pt",
     params:
         spec=toy_attention_only_train_spec,
     log:
-        f"{LOG_DIR}/toy_attention_only/train/{{model}}_L{{L}}_seed{{seed}}.log",
+        f"{LOG_DIR}/toy_attention_only/train/{RUN_NAME}.log",
     benchmark:
-        f"{BENCH_DIR}/toy_attention_only/train/{{model}}_L{{L}}_seed{{seed}}.tsv"
+        f"{BENCH_DIR}/toy_attention_only/train/{RUN_NAME}.tsv"
 
 
 rule evaluate_toy:
     input:
         model=rules.train_toy.output.model,
     output:
-        f"{TOY_DIR}/{{model}}/L{{L}}/seed{{seed}}/eval.parquet",
+        f"{TOY_RUN}/eval.parquet",
     params:
         spec=toy_eval_spec,
         device=TOY_DEVICE,
     log:
-        f"{LOG_DIR}/toy/eval/{{model}}_L{{L}}_seed{{seed}}.log",
+        f"{LOG_DIR}/toy/eval/{RUN_NAME}.log",
     benchmark:
-        f"{BENCH_DIR}/toy/eval/{{model}}_L{{L}}_seed{{seed}}.tsv"
+        f"{BENCH_DIR}/toy/eval/{RUN_NAME}.tsv"
     threads: 1   # one thread per job, jobs side by side: on 2 cores this beat one 2-thread job (docs/toy.md)
     resources:
         gpu=toy_gpus,
@@ -115,16 +115,16 @@ rule evaluate_toy_over_training:
     input:
         snapshots=rules.train_toy.output.snapshots,
     output:
-        f"{TOY_DIR}/{{model}}/L{{L}}/seed{{seed}}/accuracy_over_training.parquet",
+        f"{TOY_RUN}/accuracy_over_training.parquet",
     params:
         spec=lambda wildcards: as_json(
             toy_specs.toy_eval_over_training_spec(config, wildcards.model, int(wildcards.L), int(wildcards.seed))
         ),
         device=TOY_DEVICE,
     log:
-        f"{LOG_DIR}/toy/eval_over_training/{{model}}_L{{L}}_seed{{seed}}.log",
+        f"{LOG_DIR}/toy/eval_over_training/{RUN_NAME}.log",
     benchmark:
-        f"{BENCH_DIR}/toy/eval_over_training/{{model}}_L{{L}}_seed{{seed}}.tsv"
+        f"{BENCH_DIR}/toy/eval_over_training/{RUN_NAME}.tsv"
     threads: 1
     resources:
         gpu=toy_gpus,

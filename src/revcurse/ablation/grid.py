@@ -20,6 +20,7 @@ import pandas as pd
 
 from revcurse.core.config import derive_seed, smoke_test_line
 from revcurse.core.io import listed_values
+from revcurse.core.paths import run_dir
 from revcurse.toy.specs import toy_eval_spec, toy_model_fields, toy_probe_spec
 from revcurse.toy.tables import table2
 
@@ -138,11 +139,6 @@ def expand_grid(config: dict) -> tuple[list[Cell], list[dict]]:
 
 
 # ---------------------------------------------------------------- runs, as the workflow sees them
-def run_dir(preset: str, study: str, model: str, length: int, seed: int) -> str:
-    """A toy run's directory (the layout of toy.smk and probes.smk)."""
-    return f"results/{preset}/{study}/{model}/L{length}/seed{seed}"
-
-
 def cell_run_dirs(config: dict, cell: Cell) -> list[str]:
     """One directory per seed: the Table 2 run for a reference cell, the cell's own otherwise."""
     study, model = ("toy", cell.paper_model) if cell.paper_model else (STUDY, cell.name)

@@ -28,6 +28,24 @@ def fidelity(args) -> None:
         log.info("fidelity, %s: %s", artifact, verdicts.value_counts().to_dict())
 
 
+def cmd_reference_provenance(args) -> None:
+    """The shipped reference's provenance.json (revcurse.report.reference)."""
+    import json
+
+    from revcurse.report.reference import write_provenance
+
+    record = write_provenance(Path(args.out), Path(args.benchmarks), json.loads(args.config_hashes))
+    log.info("provenance: %s", json.dumps(record, indent=2))
+
+
+def cmd_ship_reference(args) -> None:
+    """Copy the built reference into the tree and write the README's Table 2 block (revcurse.report.reference)."""
+    from revcurse.report.reference import ship
+
+    copied = ship(Path(args.build), Path(args.to), Path(args.readme))
+    log.info("shipped %d files from %s into %s", len(copied), args.build, args.to)
+
+
 def tables(args) -> None:
     """One HTML page per table: its Markdown layout rendered, then every row of its CSV (revcurse.report.html)."""
     from revcurse.report.html import page
@@ -55,6 +73,18 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--table", nargs=4, action="append", required=True, metavar=("TITLE", "CSV", "MD", "OUT"),
                    help="one page: its title, the CSV, the Markdown file (- for none) and the HTML to write")
     p.set_defaults(func=tables)
+
+    p = sub.add_parser("reference-provenance", help="the shipped reference's provenance.json")
+    p.add_argument("--benchmarks", required=True, help="the runs' Snakemake benchmark records, <preset>/.../<job>.tsv")
+    p.add_argument("--config-hashes", required=True, help="JSON: preset -> the hash of its toy config")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_reference_provenance)
+
+    p = sub.add_parser("ship-reference", help="copy the built reference into the tree, and README's Table 2 block")
+    p.add_argument("--build", required=True, help="the built reference, e.g. results/reference")
+    p.add_argument("--to", required=True, help="e.g. reference/paper")
+    p.add_argument("--readme", required=True, help="the README whose Table 2 block is rewritten")
+    p.set_defaults(func=cmd_ship_reference)
 
     run_command(parser, argv)
 

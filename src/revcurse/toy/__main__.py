@@ -240,9 +240,9 @@ def compare_presets(args) -> None:
     from revcurse.toy.tables import UNLEARNED_BELOW_FORWARD_PCT, loss_curves, preset_comparison
 
     evals = read_parquets(args.evals)
-    losses = loss_curves(args.models)
-    if args.losses:
-        losses.to_parquet(args.losses, index=False)
+    losses = loss_curves(args.models) if args.models else read_parquets(args.losses)
+    if args.write_losses:
+        losses.to_parquet(args.write_losses, index=False)
     curves = read_parquets(args.curves) if args.curves else None
     table = preset_comparison(evals, losses, args.baseline, args.variant, curves)
     if table.empty:
@@ -254,20 +254,6 @@ def compare_presets(args) -> None:
         f"{UNLEARNED_BELOW_FORWARD_PCT:.0f}%: they did not learn the task, so their reverse success measures no "
         "reversal and the reverse rows leave them out (`*_seeds`: the seeds each row averages).\n\n" + table.to_markdown(index=False, floatfmt=".3g") + "\n")
     log.info("%s against %s:\n%s", args.variant, args.baseline, Path(args.md).read_text())
-
-
-def reference(args) -> None:
-    """The shipped reference run's helpers (reference/paper/ship.sh, revcurse.toy.reference)."""
-    from revcurse.core.config import config_hash
-    from revcurse.toy import reference as ref
-
-    if args.command == "reference-config-hash":
-        print(config_hash(ref.reference_config(args.preset)["toy"]))
-    elif args.command == "reference-readme":
-        readme = Path(args.readme) if args.readme else ref.REPO_ROOT / "README.md"
-        ref.write_readme_block(readme, ref.readme_table2(pd.read_csv(args.fidelity)))
-    else:
-        print(json.dumps(ref.write_provenance(Path(args.out), Path(args.benchmarks)), indent=2))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -349,10 +335,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--baseline", required=True, help="e.g. paper_fp32")
     p.add_argument("--variant", required=True, help="e.g. paper_bf16")
     p.add_argument("--evals", nargs="+", required=True, help="eval.parquet files of both presets")
-    p.add_argument("--models", nargs="+", required=True, help="model.pt files of the same runs (loss curves)")
+    losses = p.add_mutually_exclusive_group(required=True)
+    losses.add_argument("--models", nargs="+", help="model.pt files of the same runs: their loss curves")
+    losses.add_argument("--losses", nargs="+", help="Parquet files of their loss curves (as --write-losses writes)")
+    p.add_argument("--write-losses", help="where to write the loss curves read from --models (Parquet)")
     p.add_argument("--curves", nargs="+", help="accuracy_over_training.parquet files of both presets' runs: adds "
                    "the best over training of each direction")
-    p.add_argument("--losses", help="where to write every run's loss curve (Parquet)")
     p.add_argument("--csv", required=True)
     p.add_argument("--md", required=True)
     p.set_defaults(func=compare_presets)
@@ -365,18 +353,6 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--verdicts-csv", required=True)
     p.add_argument("--md", required=True)
     p.set_defaults(func=table2_experiment)
-
-    p = sub.add_parser("reference-config-hash", help="the config hash Table 2 stamps for a reference/paper preset")
-    p.add_argument("preset")
-    p.set_defaults(func=reference)
-    p = sub.add_parser("reference-provenance", help="the reference run's provenance.json (code, packages, machine, job times)")
-    p.add_argument("--out", required=True)
-    p.add_argument("--benchmarks", required=True, help="the runs' Snakemake benchmark records")
-    p.set_defaults(func=reference)
-    p = sub.add_parser("reference-readme", help="write the reference Table 2 beside the paper's into README.md")
-    p.add_argument("--fidelity", required=True)
-    p.add_argument("--readme", help="default: the repository's README.md")
-    p.set_defaults(func=reference)
 
     run_command(parser, argv)
 

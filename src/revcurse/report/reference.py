@@ -1,31 +1,16 @@
-"""Helpers of the shipped reference run (reference/paper/ship.sh): its config hash and provenance.
-
-``python -m revcurse.toy reference-config-hash PRESET`` prints the hash Table 2's rule would stamp
-for config.yaml overlaid with reference/paper/config.yaml under PRESET;
-``python -m revcurse.toy reference-provenance --out F --benchmarks DIR`` writes code version,
-config hashes, package versions, the machine and the measured wall time of every job
-(Snakemake ``benchmark:`` records) to F; ``python -m revcurse.toy reference-readme --fidelity F``
-writes the reference Table 2 beside the paper's between the README's markers.
-"""
+"""The shipped reference run (reference/paper/): its provenance record and the Table 2 block of the repository's
+README, built by workflow/rules/reference.smk from the shipped files, then copied into the tree by ``ship``."""
 from __future__ import annotations
 
 import json
 import os
 import platform
+import shutil
 from pathlib import Path
 
 import pandas as pd
-import yaml
 
-from revcurse.core.config import REPO_ROOT, config_hash, deep_merge, resolve_config
 from revcurse.core.provenance import provenance
-
-OVERLAY = REPO_ROOT / "reference/paper/config.yaml"
-
-
-def reference_config(preset: str) -> dict:
-    base = yaml.safe_load((REPO_ROOT / "config.yaml").read_text())
-    return resolve_config(deep_merge(base, yaml.safe_load(OVERLAY.read_text())) | {"preset": preset})
 
 
 def machine() -> dict:
@@ -44,12 +29,14 @@ def job_wall_times(benchmarks: Path) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["preset", "stage", "run", "seconds"])
 
 
-def write_provenance(out: Path, benchmarks: Path) -> dict:
+def write_provenance(out: Path, benchmarks: Path, config_hashes: dict[str, str]) -> dict:
+    """Code version, config hashes, package versions, the machine that built this record, and the summed
+    wall time per preset and stage of the jobs whose Snakemake ``benchmark:`` records are under ``benchmarks``."""
     times = job_wall_times(benchmarks)
     record = {
         **provenance(),
         "machine": machine(),
-        "config_hash": {p: config_hash(reference_config(p)["toy"]) for p in ("paper_bf16", "paper_fp32")},
+        "config_hash": config_hashes,
         "job_seconds_total": times.groupby(["preset", "stage"])["seconds"].sum().round(1)
         .unstack("stage").to_dict(orient="index"),
         "jobs": len(times),
@@ -58,7 +45,7 @@ def write_provenance(out: Path, benchmarks: Path) -> dict:
     return record
 
 
-README_START = "<!-- reference-table2:start (written by reference/paper/ship.sh) -->"
+README_START = "<!-- reference-table2:start (written by workflow/rules/reference.smk) -->"
 README_END = "<!-- reference-table2:end -->"
 
 
@@ -86,3 +73,17 @@ def write_readme_block(readme: Path, block: str) -> None:
     text = readme.read_text()
     start, end = text.index(README_START) + len(README_START), text.index(README_END)
     readme.write_text(text[:start] + "\n" + block + "\n" + text[end:])
+
+
+def ship(build: Path, to: Path, readme: Path) -> list[Path]:
+    """Copy every file built under ``build`` into ``to`` (same relative paths) and write the README's Table 2
+    block from the built fidelity report. The last step of the reference build: a file written into the tree
+    earlier would make the later jobs' code version '-dirty'. Returns the files copied."""
+    copied = []
+    for source in sorted(p for p in build.rglob("*") if p.is_file()):
+        target = to / source.relative_to(build)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target)
+        copied.append(target)
+    write_readme_block(readme, readme_table2(pd.read_csv(build / "fidelity.csv")))
+    return copied
