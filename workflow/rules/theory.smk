@@ -1,4 +1,4 @@
-# Theory of paper §4 and App. A–B (SPEC §5): pure computation from config["theory"], no
+# Theory of paper §4 and App. A–B: pure computation from config["theory"], no
 # checkpoints needed. Every rule calls `python -m revcurse.theory`; see docs/theory.md.
 THEORY = config["theory"]
 THEORY_DIR = f"{OUT}/theory"
