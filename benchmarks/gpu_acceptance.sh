@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Every check of issue 13 that needs a GPU, in one run of under 10 minutes on one GPU (an H200):
+# Every check that needs a GPU (README.md, "GPU acceptance"), in one run of under 10 minutes on one
+# GPU (an H200):
 #   1 table2      the paper-scale toy Table 2 from scratch, timed: `snakemake table2` (the rule writing
 #                 results/table2.csv) with config.yaml + reference/paper/config.yaml, preset paper_bf16,
 #                 toy.train.device=cuda,
@@ -210,7 +211,7 @@ run_step 3 "${PROBE_COST[@]}"
 TOTAL=$(($(date +%s) - STARTED))
 
 {
-  echo "GPU acceptance, issue 13 ($MODE mode$([[ $MODE == tiny ]] && echo ': CPU smoke run, tiny sizes, no GPU figures'))"
+  echo "GPU acceptance ($MODE mode$([[ $MODE == tiny ]] && echo ': CPU smoke run, tiny sizes, no GPU figures'))"
   grep -E "^(date|git|code|wheels|python|missing|MISSING|cuda)[: ]" "$EXTRA/environment.txt"
   echo
   printf '%-3s %-11s %-11s %8s %7s  %s\n' step name status seconds limit command

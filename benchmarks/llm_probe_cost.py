@@ -1,4 +1,4 @@
-"""Cost of the large-scale probes (issue 6) on random-weight models of the real shapes.
+"""Cost of the large-scale probes (docs/llm_probes.md) on random-weight models of the real shapes.
 
 Builds the model shapes of benchmarks/llm_speed.py (LLaDA-8B, LLaMA-3.1-8B: transformers' Llama
 class, bidirectional for LLaDA, LoRA r = 32 on q/k/v/o with the base frozen, as the real runs

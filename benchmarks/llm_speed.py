@@ -1,5 +1,5 @@
 """Large-scale study speed, baseline and optimised side by side, on random-weight models of the
-real shapes (issue 5).
+real shapes (docs/llm.md, "Speed").
 
 Builds LLaMA-3.1-8B- and LLaDA-8B-shaped models with random, frozen weights (transformers' Llama
 class, bidirectional for LLaDA, as the stand-ins are built), with LoRA r = 32 on q/k/v/o, and runs
@@ -8,13 +8,13 @@ the project's own code on synthetic data of the study's shapes:
 1. fine-tuning, ``finetune.py``'s training loop (a warm-up epoch, then ``--repeats`` timed epochs
    of ``--train-steps`` steps, the fastest reported):
    - baseline: ``--runs`` runs (the seeds of one model, dataset and direction) one after another,
-     each alone at batch 8 with its own peft adapter: one run per process, as before issue 5;
+     each alone at batch 8 with its own peft adapter: one run per process, as before stacking;
    - stacked: the same runs together over the one frozen base (``finetune_stack``: each run keeps
      its adapter, batch 8 and data order; one forward/backward of batch 8 x runs per step);
    ms per run-step, training tokens/s, peak GPU memory and MFU;
 2. decoding: ``--queries`` queries of ``--diffusion-steps``-step LLaDA low-confidence remasking
    (LLaDA shape, one block of ``--max-new-tokens``):
-   - baseline: the sampler as it was before issue 5 (``baseline_llada_generate``: the logits of
+   - baseline: the pipeline's earlier sampler (``baseline_llada_generate``: the logits of
      every position, confidences over the whole answer), batch 64;
    - optimised: the pipeline's sampler (LM head and confidences at the still-masked positions only),
      batch ``--eval-batch``;
@@ -92,7 +92,7 @@ def paper_grid_workload() -> list[dict]:
 @torch.no_grad()
 def baseline_llada_generate(logits_fn, prompt_ids: torch.Tensor, padding_mask: torch.Tensor, *, mask_token_id: int,
                             gen_length: int, steps: int, block_length: int) -> torch.Tensor:
-    """The LLaDA sampler as it was before issue 5, kept as the baseline (and as the reference the
+    """The pipeline's earlier LLaDA sampler, kept as the baseline (and as the reference the
     tests hold the pipeline's sampler to): every step computes the logits of every position
     (``logits_fn(ids, padding_mask)``) and the confidences over the whole answer."""
     from revcurse.llm.samplers import transfer_schedule

@@ -1,4 +1,4 @@
-"""Toy-study speed (issue 13): today's fp32 path and the fast path side by side, and the wall time
+"""Toy-study speed: today's fp32 path and the fast path side by side, and the wall time
 of the whole paper-scale Table 2, on the machine it runs on.
 
 Prints, for each toy model (MDM, ARM) at each ``--lengths`` (default L = 10 and 40):

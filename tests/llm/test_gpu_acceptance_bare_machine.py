@@ -4,7 +4,7 @@ first on PATH, no network. Its --tiny mode (CPU) must pass there with the missin
 from a wheel folder (--wheels), every step and workflow job on the given interpreter, and the code
 version read from the tree.
 
-Here with the large-model stage because the script is that stage's GPU path (issue 28);
+Here with the large-model stage because the script is that stage's GPU path;
 tests/workflow/test_gpu_acceptance.py runs the same mode in the development environment.
 """
 from __future__ import annotations

@@ -130,4 +130,4 @@ def test_the_padding_error_of_a_remote_code_model_names_the_revision_and_the_lla
     message = str(error.value)
     assert f"llm.models.llada (revision {COMMIT})" in message and "change by up to" in message
     assert f"pin llm.models.llada.revision to a commit of {registry_entry('llada')['weights']}" in message
-    assert "modeling_llada.py" in message and "#89 and #90" in message
+    assert "modeling_llada.py" in message and "github.com/ML-GSAI/LLaDA/issues/89" in message

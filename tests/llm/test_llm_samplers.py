@@ -1,5 +1,5 @@
 """The LLaDA and Dream samplers on a tiny random stand-in with a fixed seed: their schedules, and
-the same tokens as the samplers before issue 5, which computed the logits of every position."""
+the same tokens as the earlier samplers (benchmarks/llm_speed.py's baseline), which computed the logits of every position."""
 import importlib.util
 
 import pytest
@@ -78,7 +78,7 @@ def test_dream_follows_its_time_schedule_and_commits_everything(alg):
 
 
 def baseline_llada_generate():
-    """The LLaDA sampler before issue 5, which the benchmark keeps as its baseline."""
+    """The earlier LLaDA sampler, which the benchmark keeps as its baseline."""
     path = ROOT / "benchmarks/llm_speed.py"
     module_spec = importlib.util.spec_from_file_location("llm_speed", path)
     module = importlib.util.module_from_spec(module_spec)
@@ -87,7 +87,7 @@ def baseline_llada_generate():
 
 
 def baseline_dream_generate(logits_fn, prompt_ids, padding_mask, *, mask_token_id, gen_length, steps, alg, eps):
-    """Dream's sampler before issue 5: the logits of every position, confidences over the whole
+    """Dream's earlier sampler: the logits of every position, confidences over the whole
     answer (with its entropy fixed: p · log p was NaN at the excluded mask token, p = 0)."""
     start = prompt_ids.shape[1]
     x = torch.cat([prompt_ids, torch.full((len(prompt_ids), gen_length), mask_token_id)], dim=1)

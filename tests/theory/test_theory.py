@@ -4,6 +4,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from PIL import Image
 from scipy.integrate import quad
 
 from revcurse.core import rope
@@ -185,8 +186,9 @@ def test_eq1_figure_renders(tmp_path):
     plotted = pd.read_csv(table)
     assert set(plotted["curve"]) == {"D = 64", "D = 128", "D → ∞ (integral)"}
     assert (plotted["preset"] == "quick").all()
-    sidecar = json.loads((tmp_path / "f" / "eq1.provenance.json").read_text())
-    assert sidecar["theory_config"] == SMALL_CONFIG and sidecar["code_version"]
+    stamped = json.loads(Image.open(png).info["revcurse"])       # provenance travels with the image
+    assert stamped["settings"] == SMALL_CONFIG and stamped["code_version"] and stamped["preset"] == "quick"
+    assert not list(tmp_path.rglob("*.json"))                     # and nowhere else
 
 
 def test_cli_writes_stamped_tables(tmp_path):
@@ -201,3 +203,14 @@ def test_cli_writes_stamped_tables(tmp_path):
     assert "| 20 |" in (tmp_path / "table3.md").read_text()
     for name in ["mc.csv", "b1.csv"]:
         assert {"preset", "config_hash", "code_version"} <= set(pd.read_csv(tmp_path / name).columns)
+
+
+def test_cli_names_a_bad_printed_table_without_a_traceback(tmp_path, capsys):
+    printed = tmp_path / "printed.csv"
+    printed.write_text("delta,num_planes,bound\n10,64,0.981\n")
+    with pytest.raises(SystemExit) as exit_:
+        run_cli("table3", "--paper-table", str(printed), "--out", str(tmp_path / "t.csv"),
+                "--markdown", str(tmp_path / "t.md"), "--comparison", str(tmp_path / "cmp.csv"))
+    assert exit_.value.code == 1
+    error = capsys.readouterr().err
+    assert f"{printed}: no column threshold, printed_bound" in error and "Traceback" not in error

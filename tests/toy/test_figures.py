@@ -354,6 +354,22 @@ def test_the_accuracy_over_training_figure_of_the_quick_preset_is_marked():
     plt_close(fig)
 
 
+def test_the_accuracy_over_training_figure_has_no_empty_panel_where_the_arm_has_no_ema():
+    """Only the MDM has EMA weights: the rows are the (model, weights) the runs have, the columns the lengths."""
+    runs = [("mdm", "ema"), ("mdm", "raw"), ("arm", "raw")]
+    rows = [dict(model=model, length=length, seed=seed, weights=weights, step=step, unmask_order="random",
+                 direction=direction, letter="a", successes=step, samples=10, preset="paper_bf16", code_version="t")
+            for model, weights in runs for length in (4, 6) for seed in (0, 1) for step in (0, 5, 10)
+            for direction in ("forward", "reverse")]
+    fig, table = plotting.draw_figure(figures.ACCURACY_FIGURES, "accuracy_over_training",
+                                      {"accuracy_over_training": pd.DataFrame(rows)}, {})
+    assert len(fig.axes) == len(runs) * 2 and all(ax.lines for ax in fig.axes)
+    assert {ax.get_title() for ax in fig.axes} == {f"{model.upper()} L = {length} ({weights})"
+                                                   for model, weights in runs for length in (4, 6)}
+    assert len(table) == len(runs) * 2 * 2 * 3            # (model, weights) x L x direction x step
+    plt_close(fig)
+
+
 def test_quick_presets_reads_the_preset_column_of_every_frame():
     frames = {"a": pd.DataFrame({"preset": ["paper"]}), "b": pd.DataFrame({"preset": ["quick"]}),
               "c": pd.DataFrame({"x": [1]})}

@@ -1,5 +1,5 @@
 """A shipped table of the reference run pools runs of one code version, or reference/paper/README.md says why it
-pools several: a bullet that names the table's CSV and every code version of its runs (issue 30). The versions are
+pools several: a bullet that names the table's CSV and every code version of its runs. The versions are
 read from the runs themselves (reference/paper/runs/), not from the table's own code_version column."""
 from functools import lru_cache
 from pathlib import Path

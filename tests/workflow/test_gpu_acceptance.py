@@ -1,4 +1,4 @@
-"""Smoke test of benchmarks/gpu_acceptance.sh (issue 13), its --tiny mode on the CPU.
+"""Smoke test of benchmarks/gpu_acceptance.sh (README.md, "GPU acceptance"), its --tiny mode on the CPU.
 
 Why it is here: the script is the one prepared run for the short GPU windows the project gets (one
 H200 for about 15 minutes); a script that breaks there wastes the window. This runs its four steps

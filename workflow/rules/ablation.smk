@@ -1,4 +1,4 @@
-# Ablation grid (SPEC §7, docs/ablation.md): position encoding × attention × objective × depth on
+# Ablation grid (docs/ablation.md): position encoding × attention × objective × depth on
 # the toy task. Cells, run directories and specs come from revcurse.ablation.grid. The reference cells
 # (the paper's MDM and ARM) are the Table 2 runs of toy.smk, so only the other cells are trained
 # here, one job per cell with its seeds stacked, then evaluated and probed with the toy rules.

@@ -1,4 +1,4 @@
-# Relational datasets of the large-scale study (paper §3, App. C.1; SPEC §4):
+# Relational datasets of the large-scale study (paper §3, App. C.1; docs/datasets.md):
 # build (generate or import) -> leakage/ambiguity audit -> dataset cards.
 # Formats and choices: docs/datasets.md.
 import os

@@ -1,4 +1,4 @@
-# Large-scale study (paper §3, App. C; SPEC §6; docs/llm.md): stand-in tokenizer -> LoRA
+# Large-scale study (paper §3, App. C; docs/llm.md): stand-in tokenizer -> LoRA
 # fine-tuning per (model, dataset direction, seed), or per (model, dataset direction) with every
 # seed stacked over one frozen base (llm.train.stack_seeds) -> evaluation of every checkpoint of
 # every seed -> Table 1, Tables 4-6. The grid, specs and resources come from revcurse.llm.plan.

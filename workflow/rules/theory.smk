@@ -1,4 +1,4 @@
-# Theory of paper §4 and App. A–B (SPEC §5): pure computation from config["theory"], no
+# Theory of paper §4 and App. A–B: pure computation from config["theory"], no
 # checkpoints needed. Every rule calls `python -m revcurse.theory`; see docs/theory.md.
 THEORY = config["theory"]
 THEORY_DIR = f"{OUT}/theory"
@@ -34,7 +34,6 @@ rule theory_table3:
             category="Theory",
             labels={"table": "Table 3 vs the paper (CSV)"},
         ),
-        provenance=f"{OUT}/table3.provenance.json",
     params:
         theory=as_json(THEORY),
         preset=PRESET,
@@ -60,7 +59,6 @@ rule theory_eq1_figure:
         ),
         pdf=f"{FIGURE_DIR}/eq1_trace.pdf",
         table=f"{THEORY_DIR}/eq1_trace.csv",
-        provenance=f"{FIGURE_DIR}/eq1_trace.provenance.json",
     params:
         theory=as_json(THEORY),
         preset=PRESET,
@@ -83,7 +81,6 @@ rule theory_theorem41:
             category="Theory",
             labels={"table": "Theorem 4.1, Monte-Carlo check (CSV)"},
         ),
-        provenance=f"{THEORY_DIR}/theorem41_mc.provenance.json",
     params:
         theory=as_json(THEORY),
         preset=PRESET,
@@ -106,7 +103,6 @@ rule theory_theorem_b1:
             category="Theory",
             labels={"table": "Theorem B.1, closed form vs autograd (CSV)"},
         ),
-        provenance=f"{THEORY_DIR}/theoremB1_check.provenance.json",
     params:
         theory=as_json(THEORY),
         preset=PRESET,

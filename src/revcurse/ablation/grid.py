@@ -1,4 +1,4 @@
-"""The ablation grid of the toy study (SPEC §7, docs/ablation.md): which ingredient moves reverse accuracy.
+"""The ablation grid of the toy study (docs/ablation.md): which ingredient moves reverse accuracy.
 
 A *cell* is one setting of four axes — position encoding, attention, objective, depth —
 over the fields of the paper's model that trains with its objective (``ablation.fields_from``). Every cell is trained, evaluated and probed with the same

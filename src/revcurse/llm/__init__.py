@@ -1,4 +1,4 @@
-"""Large-scale study (paper §3, App. C; SPEC §6): LoRA fine-tuning of masked diffusion models
+"""Large-scale study (paper §3, App. C; docs/llm.md): LoRA fine-tuning of masked diffusion models
 (LLaDA, Dream) and autoregressive models (LLaMA-3.1, Qwen2.5) on the relational datasets, forward
 and reverse exact match, Table 1 and Tables 4-6.
 

@@ -5,63 +5,42 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import sys
 from pathlib import Path
-from typing import Sequence
 
 import pandas as pd
 
+from revcurse.core.cli import run_command
 from revcurse.core.config import config_hash, smoke_test_line
 from revcurse.core.provenance import provenance
 from revcurse.theory.analysis import (compare_table3, eq1_trace_table, plot_eq1_trace, read_printed_table3, table3,
                                       table3_markdown, theorem41_monte_carlo, theorem_b1_check)
 
-log = logging.getLogger("revcurse.theory")
+log = logging.getLogger("revcurse")
 
 
-# ---------------------------------------------------------------- CLI
-class Provenance:
-    """Stamps outputs of one run: columns on tables, a sidecar JSON for everything."""
-
-    def __init__(self, theory_config: dict, preset: str):
-        self.config = theory_config
-        self.preset = preset
-        self.hash = config_hash(theory_config)
-        self.versions = provenance()
-
-    def columns(self, table: pd.DataFrame) -> pd.DataFrame:
-        return table.assign(preset=self.preset, config_hash=self.hash,
-                            code_version=self.versions["code_version"])
-
-    def write_csv(self, table: pd.DataFrame, path: str | Path) -> None:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        self.columns(table).to_csv(path, index=False)
-
-    def record(self, outputs: Sequence[str | Path]) -> dict:
-        return dict(outputs=[str(p) for p in outputs], preset=self.preset, config_hash=self.hash,
-                    theory_config=self.config, **self.versions)
-
-    def write_sidecar(self, path: str | Path, outputs: Sequence[str | Path]) -> None:
-        Path(path).write_text(json.dumps(self.record(outputs), indent=2, sort_keys=True) + "\n")
+def stamp(args, versions: dict) -> dict:
+    """The columns every theory table carries: the preset, the hash of the ``theory:`` section and the code."""
+    return {"preset": args.preset, "config_hash": config_hash(json.loads(args.config)),
+            "code_version": versions["code_version"]}
 
 
-def sidecar_path(output: str | Path) -> Path:
-    output = Path(output)
-    return output.with_name(output.stem + ".provenance.json")
+def write_csv(table: pd.DataFrame, path: str, columns: dict) -> None:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    table.assign(**columns).to_csv(path, index=False)
 
 
-def run_table3(args, cfg: dict, stamp: Provenance) -> None:
+def cmd_table3(args) -> None:
+    cfg, columns = json.loads(args.config), stamp(args, provenance())
     table = table3(cfg["deltas"], cfg["thresholds"], cfg["num_planes"], cfg["rope_base"])
     comparison = compare_table3(table, read_printed_table3(args.paper_table))
-    stamp.write_csv(table, args.out)
-    stamp.write_csv(comparison, args.comparison)
+    write_csv(table, args.out, columns)
+    write_csv(comparison, args.comparison, columns)
     Path(args.markdown).write_text(
-        smoke_test_line(stamp.preset, "Table 3 is computed from the theory settings alone, but cite the paper "
-                                      "preset's file, not this one")
+        smoke_test_line(args.preset, "Table 3 is computed from the theory settings alone, but cite the paper "
+                                     "preset's file, not this one")
         + "Table 3: Cantelli lower bounds (E−c)²/(V+(E−c)²) on Pr[Corr ≥ c], computed from App. A.3 "
-        f"(preset {stamp.preset}, config {stamp.hash}, code {stamp.versions['code_version']}).\n\n"
+        f"(preset {args.preset}, config {columns['config_hash']}, code {columns['code_version']}).\n\n"
         + table3_markdown(table))
-    stamp.write_sidecar(sidecar_path(args.out), [args.out, args.markdown, args.comparison])
     compared = comparison.dropna(subset=["printed_bound"])
     log.info("Table 3: %d cells, %d with a printed value; max |computed − printed| = %.5f; "
              "equal after truncation to 3 dp: %d, after rounding: %d", len(table), len(compared),
@@ -69,44 +48,45 @@ def run_table3(args, cfg: dict, stamp: Provenance) -> None:
              compared["equals_rounded"].sum())
 
 
-def run_eq1_figure(args, cfg: dict, stamp: Provenance) -> None:
+def cmd_eq1_figure(args) -> None:
+    cfg, versions = json.loads(args.config), provenance()
+    columns = stamp(args, versions)
     table = eq1_trace_table(cfg["trace_head_dims"], cfg["eq1_max_delta"], cfg["rope_base"])
-    stamp.write_csv(table, args.table)
-    plot_eq1_trace(table, args.png, args.pdf, stamp.record([args.png, args.pdf, args.table]))
-    stamp.write_sidecar(sidecar_path(args.png), [args.png, args.pdf, args.table])
+    write_csv(table, args.table, columns)
+    plot_eq1_trace(table, args.png, args.pdf, {**columns, **versions, "settings": cfg})
     for curve, values in table[table["delta"] >= 1].groupby("curve", sort=False):
         below = values.loc[values["trace"] < values["eq1_bound"], "delta"].tolist()
         log.info("%s: min trace %.4f over 1 <= Δ <= %d; below the Eq. (1) bound at Δ = %s",
                  curve, values["trace"].min(), cfg["eq1_max_delta"], below or "none")
 
 
-def run_theorem41(args, cfg: dict, stamp: Provenance) -> None:
+def cmd_theorem41(args) -> None:
+    cfg = json.loads(args.config)
     mc = cfg["monte_carlo"]
     table = theorem41_monte_carlo(cfg["deltas"], mc["head_dims"], mc["rho"], mc["samples"],
                                   mc["seed"], cfg["rope_base"])
-    stamp.write_csv(table, args.out)
-    stamp.write_sidecar(sidecar_path(args.out), [args.out])
+    write_csv(table, args.out, stamp(args, provenance()))
     log.info("Theorem 4.1 Monte Carlo:\n%s", table[["head_dim", "delta", "rho", "trace_bound",
                                                     "mean_corr", "margin", "mean_corr_se"]])
     # Corr(q) ≥ A(q) holds for every q, not only on average: a violation is a bug, not noise.
     violations = table[table["min_pointwise_gap"] < -1e-12]
     if len(violations):
-        sys.exit(f"Theorem 4.1: Corr(q) < A(q) for some q in\n{violations}")
+        raise SystemExit(f"Theorem 4.1: Corr(q) < A(q) for some q in\n{violations}")
 
 
-def run_theorem_b1(args, cfg: dict, stamp: Provenance) -> None:
+def cmd_theorem_b1(args) -> None:
+    cfg = json.loads(args.config)
     b1 = cfg["theorem_b1"]
     table = theorem_b1_check(b1["trials"], b1["head_dim"], b1["vocab_size"], b1["background_tokens"],
                              b1["max_delta"], b1["seed"], cfg["rope_base"], b1["tolerance"])
-    stamp.write_csv(table, args.out)
-    stamp.write_sidecar(sidecar_path(args.out), [args.out])
+    write_csv(table, args.out, stamp(args, provenance()))
     log.info("Theorem B.1: max scaled error per block\n%s", table.groupby("block")["scaled_error"].max())
     if not table["agrees"].all():
-        sys.exit(f"Theorem B.1: closed form and autograd differ by more than {b1['tolerance']:g} "
-                 f"(relative to the gradient norms) in\n{table[~table['agrees']]}")
+        raise SystemExit(f"Theorem B.1: closed form and autograd differ by more than {b1['tolerance']:g} "
+                         f"(relative to the gradient norms) in\n{table[~table['agrees']]}")
 
 
-def main(argv: Sequence[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m revcurse.theory", description=__doc__.split("\n")[0])
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--config", required=True, help="the config's 'theory' section as JSON")
@@ -118,26 +98,23 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--out", required=True, help="computed Table 3 (CSV, long format)")
     p.add_argument("--markdown", required=True, help="computed Table 3 in the paper's layout")
     p.add_argument("--comparison", required=True, help="computed vs printed (CSV)")
-    p.set_defaults(run=run_table3)
+    p.set_defaults(func=cmd_table3)
 
     p = sub.add_parser("eq1-figure", parents=[common], help="trace vs Δ with the Eq. (1) bound")
     p.add_argument("--table", required=True, help="plotted values (CSV)")
     p.add_argument("--png", required=True)
     p.add_argument("--pdf", required=True)
-    p.set_defaults(run=run_eq1_figure)
+    p.set_defaults(func=cmd_eq1_figure)
 
     p = sub.add_parser("theorem41", parents=[common], help="Monte-Carlo check of Theorem 4.1")
     p.add_argument("--out", required=True)
-    p.set_defaults(run=run_theorem41)
+    p.set_defaults(func=cmd_theorem41)
 
     p = sub.add_parser("theorem-b1", parents=[common], help="Theorem B.1 closed form vs autograd")
     p.add_argument("--out", required=True)
-    p.set_defaults(run=run_theorem_b1)
+    p.set_defaults(func=cmd_theorem_b1)
 
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    cfg = json.loads(args.config)
-    args.run(args, cfg, Provenance(cfg, args.preset))
+    run_command(parser, argv)
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit, logsumexp, softmax
 
+from revcurse.core.cli import BadInput
 from revcurse.core.rope import rope_frequencies, rope_rotation, rope_trace, rope_trace_limit
 
 TABLE3_KEYS = ["delta", "num_planes", "threshold"]
@@ -96,7 +97,18 @@ def table3_markdown(table: pd.DataFrame, digits: int = 4) -> str:
 
 
 def read_printed_table3(path: str | Path) -> pd.DataFrame:
-    return pd.read_csv(path, comment="#")
+    """The paper's Table 3 as transcribed (resources/paper_table3.csv); a missing file or column is a BadInput."""
+    expected = TABLE3_KEYS + ["printed_bound"]
+    try:
+        printed = pd.read_csv(path, comment="#")
+    except FileNotFoundError:
+        raise BadInput(f"{path}: does not exist; expected the paper's Table 3 as a CSV with columns "
+                       f"{', '.join(expected)} (resources/paper_table3.csv)") from None
+    missing = [column for column in expected if column not in printed.columns]
+    if missing:
+        raise BadInput(f"{path}: no column {', '.join(missing)} (found {', '.join(printed.columns)}); expected "
+                       f"the columns {', '.join(expected)}, as in resources/paper_table3.csv")
+    return printed
 
 
 def compare_table3(computed: pd.DataFrame, printed: pd.DataFrame) -> pd.DataFrame:

@@ -266,8 +266,9 @@ FIGURES: dict[str, tuple[Callable, tuple[str, ...]]] = {
 
 
 def accuracy_over_training(frames: Frames, settings: dict):
-    """Forward/reverse success over training: one panel per (model, L), one row per weights kind;
-    thin lines per seed, thick the mean over seeds (curves decoded as Table 2, final orders left out)."""
+    """Forward/reverse success over training: one row per (model, weights kind) the runs have (only the MDM
+    has EMA weights), one column per L; thin lines per seed, thick the mean over seeds (curves decoded as
+    Table 2, final orders left out)."""
     import matplotlib.pyplot as plt
 
     curves = frames["accuracy_over_training"]
@@ -278,16 +279,16 @@ def accuracy_over_training(frames: Frames, settings: dict):
     per_seed = curves.groupby(["model", "length", "weights", "direction", "seed", "step"], as_index=False)[
         ["successes", "samples"]].sum()
     per_seed["success_pct"] = 100 * per_seed["successes"] / per_seed["samples"]
-    panels = per_seed[["model", "length"]].drop_duplicates().sort_values(["model", "length"]).to_numpy().tolist()
-    weights = sorted(per_seed["weights"].unique())
-    fig, axes = plt.subplots(len(weights), len(panels), figsize=(3.2 * len(panels), 2.8 * len(weights)),
+    rows = per_seed[["model", "weights"]].drop_duplicates().sort_values(["model", "weights"]).to_numpy().tolist()
+    lengths = sorted(per_seed["length"].unique())
+    fig, axes = plt.subplots(len(rows), len(lengths), figsize=(3.2 * len(lengths), 2.8 * len(rows)),
                              squeeze=False, sharey=True)
-    for row, kind in enumerate(weights):
-        for col, (model, length) in enumerate(panels):
+    for row, (model, kind) in enumerate(rows):
+        for col, length in enumerate(lengths):
             ax = axes[row, col]
             cell = per_seed[(per_seed["model"] == model) & (per_seed["length"] == length) & (per_seed["weights"] == kind)]
             if cell.empty:
-                ax.set_axis_off()           # a model without EMA has no 'ema' row
+                ax.set_axis_off()           # this model was not run at this L
                 continue
             for direction, color in DIRECTION_COLORS.items():
                 lines = cell[cell["direction"] == direction].pivot(index="step", columns="seed", values="success_pct")

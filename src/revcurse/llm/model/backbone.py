@@ -182,7 +182,8 @@ def _padding_message(backbone: Backbone, what: str) -> str:
     if spec.remote_code:
         fix = (f"pin llm.models.{spec.name}.revision to a commit of {spec.hub_repository or spec.weights} whose "
                f"modeling code applies the attention mask (LLaDA: the newer modeling_llada.py; the older one passes "
-               f"attn_mask=None, LLaDA issues #89 and #90), and check llm.models.{spec.name}.attention_mask "
+               f"attn_mask=None: github.com/ML-GSAI/LLaDA/issues/89 and /issues/90), and check "
+               f"llm.models.{spec.name}.attention_mask "
                f"({spec.attention_mask}) is the form that code takes")
     else:
         fix = (f"llm.models.{spec.name}.attention_mask = {spec.attention_mask!r} does not give {type(model).__name__} "
