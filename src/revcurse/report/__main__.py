@@ -11,7 +11,7 @@ from revcurse.core.cli import run_command
 log = logging.getLogger("revcurse")
 
 
-def fidelity(args) -> None:
+def cmd_fidelity(args) -> None:
     """The paper's printed values next to ours, with a verdict (revcurse.report.fidelity, docs/fidelity.md)."""
     from revcurse.core.provenance import provenance
     from revcurse.report.fidelity import compare, load_paper_values, markdown, read_sources
@@ -28,7 +28,7 @@ def fidelity(args) -> None:
         log.info("fidelity, %s: %s", artifact, verdicts.value_counts().to_dict())
 
 
-def tables(args) -> None:
+def cmd_tables(args) -> None:
     """One HTML page per table: its Markdown layout rendered, then every row of its CSV (revcurse.report.html)."""
     from revcurse.report.html import page
 
@@ -49,12 +49,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--config-hash", required=True, help="hash of the toy config (as Table 2), a column of the CSV")
     p.add_argument("--csv", required=True)
     p.add_argument("--md", required=True)
-    p.set_defaults(func=fidelity)
+    p.set_defaults(func=cmd_fidelity)
 
     p = sub.add_parser("tables", help="HTML pages of tables for snakemake --report (revcurse.report.html)")
     p.add_argument("--table", nargs=4, action="append", required=True, metavar=("TITLE", "CSV", "MD", "OUT"),
                    help="one page: its title, the CSV, the Markdown file (- for none) and the HTML to write")
-    p.set_defaults(func=tables)
+    p.set_defaults(func=cmd_tables)
 
     run_command(parser, argv)
 

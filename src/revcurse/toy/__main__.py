@@ -21,7 +21,7 @@ from revcurse.core.provenance import provenance
 log = logging.getLogger("revcurse")
 
 
-def toy_data(args) -> None:
+def cmd_data(args) -> None:
     from revcurse.data.toy import make_forward_dataset, write_dataset
 
     manifest = write_dataset(make_forward_dataset(args.length), Path(args.out), Path(args.manifest))
@@ -29,7 +29,7 @@ def toy_data(args) -> None:
              manifest["sequences"], manifest["expected_sequences"], manifest["sha256"][:16])
 
 
-def toy_check_data(args) -> None:
+def cmd_check_data(args) -> None:
     """The step before training (rule toy_data_check): the data file passes every check of ``read_dataset`` at
     its L, so a file training would reject stops the run before Snakemake reruns (and first deletes) a model."""
     import hashlib
@@ -43,7 +43,7 @@ def toy_check_data(args) -> None:
     log.info("%s: %d sequences of length %d, every check passed", args.data, len(data.tokens), data.length)
 
 
-def toy_train(args) -> None:
+def cmd_train(args) -> None:
     """Train one or several seeds of one (model, L) stacked; one checkpoint per seed."""
     from revcurse.data.toy import MASK_ID, read_dataset
     from revcurse.toy.train import save_run, save_snapshots, toy_configs, train
@@ -73,7 +73,7 @@ def toy_train(args) -> None:
     log.info("wrote %s", ", ".join(map(str, outs + snapshot_outs)))
 
 
-def toy_eval(args) -> None:
+def cmd_evaluate(args) -> None:
     from revcurse.core.devices import autocast, resolve_device, resolve_precision
     from revcurse.core.progress import Progress
     from revcurse.data.toy import N_LETTERS
@@ -106,7 +106,7 @@ def toy_eval(args) -> None:
     write_parquet(frame, Path(args.out), {"spec": spec, "train_spec": run["spec"], "provenance": provenance()})
 
 
-def toy_eval_over_training(args) -> None:
+def cmd_evaluate_over_training(args) -> None:
     """Forward/reverse success of a run's snapshots (toy.eval_over_training), raw and EMA weights."""
     from revcurse.core.devices import autocast, resolve_device, resolve_precision
     from revcurse.toy.evaluate import accuracy_over_training
@@ -137,7 +137,7 @@ def toy_eval_over_training(args) -> None:
     write_parquet(frame, Path(args.out), {"spec": spec, "train_spec": run["spec"], "provenance": provenance()})
 
 
-def toy_probe(args) -> None:
+def cmd_probe(args) -> None:
     """One measurement of one run (revcurse.toy.probes.MEASUREMENTS), at the snapshots every
     ``spec["every"]`` steps and the last, or at the end, in ``spec["precision"]``."""
     from revcurse.core.devices import autocast, resolve_device, resolve_precision
@@ -174,7 +174,7 @@ def toy_probe(args) -> None:
         log.info("%s: %d rows at steps %s -> %s", name, len(frame), sorted(frame["step"].unique()), outs[name])
 
 
-def toy_figure(args) -> None:
+def cmd_figure(args) -> None:
     from revcurse.toy.figures import read_probes, render
 
     frames = read_probes(args.inputs)
@@ -185,7 +185,7 @@ def toy_figure(args) -> None:
     log.info("%s, plotted values:\n%s", args.figure, table.to_string(max_rows=80))
 
 
-def table2(args) -> None:
+def cmd_table2(args) -> None:
     from revcurse.core.io import read_parquets
     from revcurse.toy.tables import table2 as build_table2
     from revcurse.toy.tables import table2_markdown
@@ -199,7 +199,7 @@ def table2(args) -> None:
     log.info("table 2 from %d runs:\n%s", evals.groupby(["model", "length", "seed"]).ngroups, Path(args.md).read_text())
 
 
-def table2_experiment(args) -> None:
+def cmd_table2_experiment(args) -> None:
     """The Table 2 experiment's cells and verdicts (revcurse.toy.experiment), from the runs' Parquet files."""
     from revcurse.core.io import listed_values, read_parquets
     from revcurse.toy.experiment import experiment, markdown
@@ -215,7 +215,7 @@ def table2_experiment(args) -> None:
     log.info("Table 2 experiment:\n%s", verdicts.to_string(index=False))
 
 
-def toy_training_curves(args) -> None:
+def cmd_training_curves(args) -> None:
     """Accuracy over training (figure) and the decoding-choice table, from the runs' curves."""
     from revcurse.core.io import read_parquets
     from revcurse.plotting import render_figure
@@ -233,7 +233,7 @@ def toy_training_curves(args) -> None:
     log.info("decoding choices:\n%s", Path(args.choices_md).read_text())
 
 
-def compare_presets(args) -> None:
+def cmd_compare_presets(args) -> None:
     """Two presets that differ in one setting, on the same toy cells and seeds (docs/toy.md: "Precision",
     "Choices that move the number")."""
     from revcurse.core.io import read_parquets
@@ -280,34 +280,34 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--length", type=int, required=True)
     p.add_argument("--out", required=True)
     p.add_argument("--manifest", required=True)
-    p.set_defaults(func=toy_data)
+    p.set_defaults(func=cmd_data)
 
     p = sub.add_parser("check-data", help="check a data file at its length before training reads it")
     p.add_argument("--data", required=True)
     p.add_argument("--length", type=int, required=True)
     p.add_argument("--out", required=True, help="a JSON report, written only if every check passes")
-    p.set_defaults(func=toy_check_data)
+    p.set_defaults(func=cmd_check_data)
 
     p = sub.add_parser("train", help="train toy run(s); several --spec/--out pairs are trained stacked")
     p.add_argument("--spec", action="append", required=True, help="run spec as JSON")
     p.add_argument("--data", required=True)
     p.add_argument("--out", action="append", required=True)
     p.add_argument("--snapshots", action="append", help="where to write each run's snapshots (train.snapshot_every)")
-    p.set_defaults(func=toy_train)
+    p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("evaluate", help="forward/reverse success rate of one run")
     p.add_argument("--spec", required=True)
     p.add_argument("--model", required=True)
     p.add_argument("--out", required=True)
     p.add_argument("--device", default="auto")
-    p.set_defaults(func=toy_eval)
+    p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("evaluate-over-training", help="success rate of one run's snapshots (accuracy over training)")
     p.add_argument("--spec", required=True)
     p.add_argument("--snapshots", required=True)
     p.add_argument("--out", required=True)
     p.add_argument("--device", default="auto")
-    p.set_defaults(func=toy_eval_over_training)
+    p.set_defaults(func=cmd_evaluate_over_training)
 
     p = sub.add_parser("probe", help="probe one toy run (revcurse.toy.probes)")
     p.add_argument("measurement", choices=sorted(MEASUREMENTS))
@@ -315,7 +315,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--checkpoint", required=True, help="snapshots.pt, or model.pt for reverse_positions")
     p.add_argument("--out", action="append", required=True, metavar="PROBE=PATH", help="one per probe table")
     p.add_argument("--device", default="auto")
-    p.set_defaults(func=toy_probe)
+    p.set_defaults(func=cmd_probe)
 
     p = sub.add_parser("figure", help="one toy figure from probe Parquet files (revcurse.toy.figures)")
     p.add_argument("figure", help="a key of revcurse.toy.figures.FIGURES, e.g. fig3")
@@ -325,7 +325,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--pdf", required=True)
     p.add_argument("--csv", required=True, help="the plotted values")
     p.add_argument("--config-hash", required=True)
-    p.set_defaults(func=toy_figure)
+    p.set_defaults(func=cmd_figure)
 
     p = sub.add_parser("table2", help="aggregate toy evaluations into Table 2")
     p.add_argument("--inputs", nargs="+", required=True, help="eval.parquet files: the final rows")
@@ -333,7 +333,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--csv", required=True)
     p.add_argument("--md", required=True)
     p.add_argument("--config-hash", required=True)
-    p.set_defaults(func=table2)
+    p.set_defaults(func=cmd_table2)
 
     p = sub.add_parser("training-curves", help="accuracy over training figure and decoding-choice table")
     p.add_argument("--inputs", nargs="+", required=True, help="accuracy_over_training.parquet files")
@@ -343,7 +343,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--choices-csv", required=True)
     p.add_argument("--choices-md", required=True)
     p.add_argument("--config-hash", required=True)
-    p.set_defaults(func=toy_training_curves)
+    p.set_defaults(func=cmd_training_curves)
 
     p = sub.add_parser("compare-presets", help="two presets differing in one setting, on the same cells and seeds")
     p.add_argument("--baseline", required=True, help="e.g. paper_fp32")
@@ -355,7 +355,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--losses", help="where to write every run's loss curve (Parquet)")
     p.add_argument("--csv", required=True)
     p.add_argument("--md", required=True)
-    p.set_defaults(func=compare_presets)
+    p.set_defaults(func=cmd_compare_presets)
 
     p = sub.add_parser("table2-experiment", help="the Table 2 experiment's cells and verdicts (docs/toy.md)")
     p.add_argument("--evals", nargs="+", required=True, help="eval.parquet files of the candidates' MDM runs")
@@ -364,7 +364,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--csv", required=True, help="every cell")
     p.add_argument("--verdicts-csv", required=True)
     p.add_argument("--md", required=True)
-    p.set_defaults(func=table2_experiment)
+    p.set_defaults(func=cmd_table2_experiment)
 
     p = sub.add_parser("reference-config-hash", help="the config hash Table 2 stamps for a reference/paper preset")
     p.add_argument("preset")
