@@ -161,7 +161,7 @@ def ms_per_direction(config: dict, model: str, length: int, precision: str) -> f
     def decode(direction: str, samples: int) -> None:
         with autocast(precision, device):
             success_counts(net, length, direction, samples, settings["top_k"], settings["unmask_order"], rng,
-                           settings.get("batch_size", 2048))
+                           settings["batch_size"])
 
     decode("forward", 1)                                                  # warm-up
     sync()
@@ -175,7 +175,7 @@ def ms_per_direction(config: dict, model: str, length: int, precision: str) -> f
 def time_stop_at_target(config: dict, paths: list[Path], device: torch.device, repeats: int) -> list[dict]:
     """Step 4: each trained run's evaluation without and with the stop at the target (module docstring)."""
     settings = config["toy"]["eval"]
-    precision = resolve_precision(settings.get("precision", "fp32"), device)
+    precision = resolve_precision(settings["precision"], device)
     print(f"\n4. evaluation of trained runs ({settings['samples_per_letter']} samples per letter, {precision}): "
           f"decoding without / with the stop at the target, ms per direction (min / median of {repeats})")
     rows = []
@@ -193,7 +193,7 @@ def time_stop_at_target(config: dict, paths: list[Path], device: torch.device, r
                     with autocast(precision, device):
                         frame = success_counts(model, length, direction, settings["samples_per_letter"],
                                                settings["top_k"], settings["unmask_order"], rng,
-                                               settings.get("batch_size", 2048), stop_at_target=stop)
+                                               settings["batch_size"], stop_at_target=stop)
                     sync()
                     times[stop].append(1000 * (time.perf_counter() - started))
                     counts[stop] = frame["successes"].tolist()
@@ -244,7 +244,7 @@ def time_evaluation(config: dict, args, auto: str, training: list[dict]) -> list
     generations = 26 * settings["samples_per_letter"]
     print(f"\n2. evaluation, ms per direction ({generations} generations = 26 x {settings['samples_per_letter']}, "
           f"unmask order {settings['unmask_order']}, top-k {settings['top_k']}, "
-          f"batch {settings.get('batch_size', 2048)}; "
+          f"batch {settings['batch_size']}; "
           f"{args.repeats} times alternating; min / median); eval/train: one run's evaluation (2 directions) "
           f"over its {steps} training steps, both at the fast path")
     print(f"  {'model':<6} {'L':>3} {'fp32':>17} {'bf16 (fast)':>17} {'fp32/bf16':>10} {'auto = ' + auto:>13} "

@@ -62,11 +62,10 @@ wildcard_constraints:
 
 
 # Shared by the rule files. The pinned conda env of each kind of job (`--sdm conda`, paths relative to
-# this folder), the toy jobs' device, and resources that grow with each retry (`--retries`, slurm profile).
+# this folder), and resources that grow with each retry (`--retries`, slurm profile).
 ENV_TOY = "../../envs/toy.yaml"
 ENV_LLM = "../../envs/llm.yaml"
 ENV_ANALYSIS = "../../envs/analysis.yaml"
-TOY_DEVICE = TOY["train"].get("device", "auto")
 # The job that draws a figure (figures.smk): fig3 -> figure3, fig6 with prefix llm_ -> llm_figure6.
 figure_rule_name = lambda figure, prefix="": f"{prefix}figure{figure[3:]}"
 
@@ -83,7 +82,7 @@ def as_json(obj):
 
 def toy_gpus(wildcards):
     """GPUs a toy job asks the cluster for: none when the config pins it to the CPU."""
-    return 0 if TOY_DEVICE == "cpu" else 1
+    return 0 if TOY["train"]["device"] == "cpu" else 1
 
 
 def toy_train_spec(wildcards):

@@ -57,12 +57,13 @@ def cmd_train(args) -> None:
     if len(shapes) != 1:
         raise SystemExit("train: stacked runs must share everything but the seed")
     model_cfg, train_cfg = toy_configs(specs[0])
-    data = read_dataset(Path(args.data), model_cfg.seq_len).tokens
+    length = specs[0]["length"]
+    data = read_dataset(Path(args.data), length).tokens
     seeds = [s["seed"] for s in specs]
     fingerprint = config_hash(specs)
     resume = outs[0].with_name("resume.pt")
     check_writable(*{path.parent for path in outs + snapshot_outs})
-    log.info("training %s L=%d seeds %s: %s", specs[0]["model"], model_cfg.seq_len, seeds, model_cfg)
+    log.info("training %s L=%d seeds %s: %s", specs[0]["model"], length, seeds, model_cfg)
     state = train(model_cfg, train_cfg, data, seeds, MASK_ID, resume_path=resume, fingerprint=fingerprint)
     versions = provenance()
     for member, (spec, out) in enumerate(zip(specs, outs)):
@@ -74,7 +75,7 @@ def cmd_train(args) -> None:
 
 
 def cmd_evaluate(args) -> None:
-    from revcurse.core.devices import autocast, resolve_device, resolve_precision
+    from revcurse.core.devices import autocast, device_and_precision
     from revcurse.core.progress import Progress
     from revcurse.data.toy import N_LETTERS
     from revcurse.toy.evaluate import DIRECTIONS, success_counts
@@ -82,8 +83,7 @@ def cmd_evaluate(args) -> None:
 
     spec = json.loads(args.spec)
     settings = spec["eval"]
-    device = resolve_device(args.device)
-    precision = resolve_precision(settings.get("precision", "fp32"), device)
+    device, precision = device_and_precision(spec["device"], settings["precision"])
     model, run = load_run(Path(args.model), settings["weights"], device)
     frames = []
     progress = Progress(len(DIRECTIONS) * N_LETTERS * settings["samples_per_letter"])     # generations
@@ -91,7 +91,7 @@ def cmd_evaluate(args) -> None:
         rng = torch.Generator(device=device).manual_seed(derive_seed(spec["seed"], "toy-eval", direction))
         with autocast(precision, device):
             counts = success_counts(model, spec["length"], direction, settings["samples_per_letter"],
-                                    settings["top_k"], settings["unmask_order"], rng, settings.get("batch_size", 2048))
+                                    settings["top_k"], settings["unmask_order"], rng, settings["batch_size"])
         frames.append(counts)
         log.info("%s L=%d seed %d %s: %.2f%%; generations %s", spec["model"], spec["length"], spec["seed"], direction,
                  100 * counts["successes"].sum() / counts["samples"].sum(),
@@ -108,14 +108,13 @@ def cmd_evaluate(args) -> None:
 
 def cmd_evaluate_over_training(args) -> None:
     """Forward/reverse success of a run's snapshots (toy.eval_over_training), raw and EMA weights."""
-    from revcurse.core.devices import autocast, resolve_device, resolve_precision
+    from revcurse.core.devices import autocast, device_and_precision
     from revcurse.toy.evaluate import accuracy_over_training
     from revcurse.toy.train import load_snapshots
 
     spec = json.loads(args.spec)
     settings, decoding = spec["over_training"], spec["eval"]
-    device = resolve_device(args.device)
-    precision = resolve_precision(decoding.get("precision", "fp32"), device)
+    device, precision = device_and_precision(spec["device"], decoding["precision"])
     snapshots = {}
     for weights in settings["weights"]:
         models, run = load_snapshots(Path(args.snapshots), weights, device)
@@ -125,7 +124,7 @@ def cmd_evaluate_over_training(args) -> None:
         frame = accuracy_over_training(snapshots, spec["length"], spec["seed"], settings["every"],
                                        settings["samples_per_letter"], decoding["top_k"], decoding["unmask_order"],
                                        settings["curve_unmask_orders"], settings["unmask_orders"],
-                                       decoding.get("batch_size", 2048))
+                                       decoding["batch_size"])
     frame = frame.assign(
         preset=spec["preset"], model=spec["model"], length=spec["length"], seed=spec["seed"],
         top_k=decoding["top_k"], precision=precision, train_config_hash=run["config_hash"],
@@ -140,7 +139,7 @@ def cmd_evaluate_over_training(args) -> None:
 def cmd_probe(args) -> None:
     """One measurement of one run (revcurse.toy.probes.MEASUREMENTS), at the snapshots every
     ``spec["every"]`` steps and the last, or at the end, in ``spec["precision"]``."""
-    from revcurse.core.devices import autocast, resolve_device, resolve_precision
+    from revcurse.core.devices import autocast, device_and_precision
     from revcurse.toy.probes import MEASUREMENTS, measure, with_run_columns
     from revcurse.toy.train import every_and_last, load_run, load_snapshots
 
@@ -149,8 +148,7 @@ def cmd_probe(args) -> None:
     outs = dict(item.split("=", 1) for item in args.out)
     if sorted(outs) != sorted(names):
         raise SystemExit(f"probe {args.measurement}: --out must name {list(names)}, got {sorted(outs)}")
-    device = resolve_device(args.device)
-    precision = resolve_precision(spec["precision"], device)
+    device, precision = device_and_precision(spec["device"], spec["precision"])
     if source == "final":
         model, run = load_run(Path(args.checkpoint), spec["weights"], device)
         models = [(run["step"], model)]
@@ -299,14 +297,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--spec", required=True)
     p.add_argument("--model", required=True)
     p.add_argument("--out", required=True)
-    p.add_argument("--device", default="auto")
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("evaluate-over-training", help="success rate of one run's snapshots (accuracy over training)")
     p.add_argument("--spec", required=True)
     p.add_argument("--snapshots", required=True)
     p.add_argument("--out", required=True)
-    p.add_argument("--device", default="auto")
     p.set_defaults(func=cmd_evaluate_over_training)
 
     p = sub.add_parser("probe", help="probe one toy run (revcurse.toy.probes)")
@@ -314,7 +310,6 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--spec", required=True, help="probe spec as JSON")
     p.add_argument("--checkpoint", required=True, help="snapshots.pt, or model.pt for reverse_positions")
     p.add_argument("--out", action="append", required=True, metavar="PROBE=PATH", help="one per probe table")
-    p.add_argument("--device", default="auto")
     p.set_defaults(func=cmd_probe)
 
     p = sub.add_parser("figure", help="one toy figure from probe Parquet files (revcurse.toy.figures)")
