@@ -43,10 +43,8 @@ from dataclasses import replace
 from pathlib import Path
 
 import torch
-import yaml
 from accelerate import Accelerator
 
-from revcurse.core.config import resolve_config
 from revcurse.core.devices import resolve_precision
 from revcurse.data.relational.build import build_dataset
 from revcurse.data.relational.naming import load_resources
@@ -57,6 +55,7 @@ from revcurse.llm.model.backbone import DTYPES, Backbone, with_seeded_lora, with
 from revcurse.llm.model.registry import ModelSpec
 from revcurse.llm.model.standins import build_standin
 from revcurse.llm.plan import grid_runs
+from revcurse.pipeline.config import load_config
 
 SHAPES = {
     # meta-llama/Llama-3.1-8B: GQA with 8 KV heads.
@@ -72,8 +71,7 @@ SHAPES = {
 }
 LORA = {"r": 32, "alpha": 64, "dropout": 0.0}
 BASELINE_EVAL_BATCH = 64
-REPO = Path(__file__).resolve().parents[1]
-PAPER = resolve_config({**yaml.safe_load((REPO / "config.yaml").read_text()), "preset": "paper"})
+PAPER = load_config(command_line={"preset": "paper"})
 BATCH, SEEDS = PAPER["llm"]["train"]["batch_size"], len(PAPER["llm"]["grid"]["seeds"])
 
 

@@ -59,9 +59,11 @@ from pathlib import Path
 import torch
 import yaml
 
-from revcurse.core.config import deep_merge, resolve_config
+from revcurse.core.cli import BadInput
+from revcurse.core.config import dotted_values
 from revcurse.core.devices import autocast, cpu_has_bf16_matmul, resolve_device, resolve_precision
 from revcurse.data.toy import MASK_ID, make_forward_dataset
+from revcurse.pipeline.config import load_config
 from revcurse.toy.evaluate import DIRECTIONS, success_counts
 from revcurse.toy.model import ToyTransformer
 from revcurse.toy.specs import toy_train_spec
@@ -83,37 +85,14 @@ NOT_COPIED = {".git", "results", "logs", ".snakemake", ".venv", "__pycache__", "
 
 
 # ---------------------------------------------------------------- config
-def parse_sets(items: list[str]) -> dict:
-    """``key.path=value`` items (values as YAML) as one nested dict."""
-    overlay: dict = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise SystemExit(f"--set {item!r}: expected key.path=value")
-        *parents, leaf = key.split(".")
-        node = overlay
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[leaf] = yaml.safe_load(value)
-    return overlay
-
-
-def load_config(preset: str, configfiles: list[Path], sets: dict) -> dict:
-    """The workflow's config: config.yaml, the preset, then the command line (the ``configfiles`` in
-    order, then the ``--set`` values), as workflow/rules/common.smk resolves it."""
-    command_line: dict = {}
-    for path in configfiles:
-        command_line = deep_merge(command_line, yaml.safe_load(path.read_text()) or {})
-    command_line = deep_merge(command_line, sets)
-    config = deep_merge(yaml.safe_load((REPO / "config.yaml").read_text()), command_line) | {"preset": preset}
-    if preset != "paper" and preset not in config.get("presets", {}):
-        raise SystemExit(f"--preset {preset}: unknown; expected 'paper' or one of {sorted(config.get('presets', {}))} "
-                         f"(config.yaml{''.join(' + ' + str(p) for p in configfiles)})")
-    return resolve_config(config, command_line)
+def benchmark_config(args, sets: dict) -> dict:
+    """The workflow's config (revcurse.pipeline.config.load_config): config.yaml, the preset (``--preset``), then the
+    ``--configfile`` files in order, then the ``sets`` values."""
+    return load_config([*args.configfile, sets], {"preset": args.preset})
 
 
 def timing_config(args) -> dict:
-    config = load_config(args.preset, args.configfile, parse_sets(args.set))
+    config = benchmark_config(args, dotted_values(args.set))
     toy = config["toy"]
     toy["train"] |= {"device": args.device, "log_every": 10**9, "snapshot_every": None}   # no logging, no snapshots
     if args.samples_per_letter:
@@ -393,12 +372,12 @@ def in_copy(path: Path) -> str:
 
 def table2_sets(args, *extra: str) -> dict:
     """The ``--set`` values of the Table 2 grid: with --tiny, TINY_TABLE2 first."""
-    return parse_sets((TINY_TABLE2 if args.tiny else []) + list(extra) + args.set)
+    return dotted_values((TINY_TABLE2 if args.tiny else []) + list(extra) + args.set)
 
 
 def measure_table2(args) -> dict:
     overlay = table2_sets(args, f"toy.train.device={args.device}")      # a --configfile: it beats the preset
-    config = load_config(args.preset, args.configfile, overlay)
+    config = benchmark_config(args, overlay)
     toy = config["toy"]
     runs = len(toy["models"]) * len(toy["lengths"]) * len(toy["seeds"])
     print("\n3. the whole Table 2 from scratch: snakemake table2 (the rule writing results/table2.csv) in a fresh "
@@ -547,7 +526,7 @@ def main(argv: list[str] | None = None) -> None:
         results["table2"] = measure_table2(args)
     elif args.from_benchmarks:
         print(f"\n3. the whole Table 2 from a run's benchmark records (grid of preset {args.preset})")
-        grid = load_config(args.preset, args.configfile, table2_sets(args))["toy"]
+        grid = benchmark_config(args, table2_sets(args))["toy"]
         results["table2"] = report_records(args.from_benchmarks, grid)
     if args.trained:
         results["stop_at_target"] = time_stop_at_target(config, args.trained, device, args.repeats)
@@ -557,4 +536,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except BadInput as error:           # a bad config value: its one line, as the workflow prints it
+        sys.exit(f"error: {error}")

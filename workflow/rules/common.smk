@@ -2,38 +2,21 @@
 import json
 from pathlib import Path
 
-from snakemake.common.configfile import load_configfile
-from snakemake.exceptions import WorkflowError
-from snakemake.utils import update_config, validate
-
 import revcurse.toy.specs as toy_specs
-from revcurse.core.config import config_error, config_hash, other_presets_output, resolve_config, results_dir
+from revcurse.core.config import config_hash, other_presets_output, results_dir
+from revcurse.pipeline.config import load_config
 
 
 configfile: "config.yaml"
 
 
-# The preset overlay is applied in place so every rule sees the resolved values; what the command
-# line set (--configfile files other than config.yaml itself, then --config) is applied again on
-# top, so it wins over the preset. Validation runs on the result, before any job is scheduled.
-_command_line = {}
-for _file in workflow.config_settings.configfiles or []:
-    if Path(_file).resolve() != Path("config.yaml").resolve():
-        update_config(_command_line, load_configfile(_file))
-update_config(_command_line, workflow.config_settings.config or {})
-_resolved = resolve_config(config, _command_line)
+# Every rule sees the config as the command lines and benchmarks load it (revcurse.pipeline.config): config.yaml,
+# the preset, then what the command line set (--configfile files, then --config), so a typed value wins over the
+# preset. A bad value stops the run here, before any job, in one line naming the key.
+_resolved = load_config(workflow.config_settings.configfiles or [], workflow.config_settings.config or {},
+                        Path(workflow.basedir))
 config.clear()
 config.update(_resolved)
-
-
-# A bad value stops the run in one line (the key, what was found and expected) rather than Snakemake's
-# dump of the schema; then the rules that span several keys.
-try:
-    validate(config, schema="../schemas/config.schema.yaml")
-except WorkflowError as error:
-    _schema = load_configfile(f"{workflow.basedir}/workflow/schemas/config.schema.yaml")
-    raise ValueError(config_error(config, _schema, workflow.config_settings.config) or str(error)) from None
-toy_specs.check_toy_config(config)
 
 PRESET = config["preset"]
 TOY = config["toy"]

@@ -137,6 +137,12 @@ def expand_grid(config: dict) -> tuple[list[Cell], list[dict]]:
     return cells, excluded
 
 
+def check_ablation_config(config: dict) -> None:
+    """The ablation section's rules that span several keys, checked when the config is loaded
+    (revcurse.pipeline.config): ``expand_grid`` raises ValueError naming them."""
+    expand_grid(config)
+
+
 # ---------------------------------------------------------------- runs, as the workflow sees them
 def run_dir(preset: str, study: str, model: str, length: int, seed: int) -> str:
     """A toy run's directory (the layout of toy.smk and probes.smk)."""

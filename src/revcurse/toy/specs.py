@@ -14,7 +14,7 @@ def toy_model_fields(config: dict, model: str) -> dict:
 
 
 def check_toy_config(config: dict) -> None:
-    """The toy section's rules that span several keys, checked when the config is read (workflow/rules/common.smk),
+    """The toy section's rules that span several keys, checked when the config is loaded (revcurse.pipeline.config),
     before any job: every model of toy.models passes ModelConfig's and TrainConfig's own checks (e.g. d_model
     divisible by n_heads), toy.eval.top_k is at most the vocabulary, the attention-only study names models of
     toy.models, and what reads snapshots reads them at steps that have one. Raises ValueError naming the keys."""
