@@ -10,11 +10,11 @@ from revcurse.pipeline.config import load_config
 configfile: "config.yaml"
 
 
-# Every rule sees the config as the command lines and benchmarks load it (revcurse.pipeline.config): config.yaml,
-# the preset, then what the command line set (--configfile files, then --config), so a typed value wins over the
-# preset. A bad value stops the run here, before any job, in one line naming the key.
+# Every rule sees the config as the command lines and benchmarks load it (revcurse.pipeline.config): config.yaml
+# (the file `configfile:` names), the preset, then what the command line set (--configfile files, then --config),
+# so a typed value wins over the preset. A bad value stops the run here, before any job, in one line naming the key.
 _resolved = load_config(workflow.config_settings.configfiles or [], workflow.config_settings.config or {},
-                        Path(workflow.basedir))
+                        Path("config.yaml"), Path(workflow.basedir) / "workflow/schemas/config.schema.yaml")
 config.clear()
 config.update(_resolved)
 

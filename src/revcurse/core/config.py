@@ -17,8 +17,8 @@ import yaml
 from revcurse.core.cli import BadInput
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
-CONFIG_FILE = "config.yaml"                          # both relative to the repository root
-SCHEMA_FILE = "workflow/schemas/config.schema.yaml"
+CONFIG_FILE = REPO_ROOT / "config.yaml"
+SCHEMA_FILE = REPO_ROOT / "workflow/schemas/config.schema.yaml"
 
 
 def deep_merge(base: dict, overlay: dict) -> dict:
@@ -48,14 +48,14 @@ def resolve_config(config: dict, command_line: dict | None = None) -> dict:
 
 
 def read_config(overlays: Sequence[Path | str | dict] = (), command_line: dict | None = None,
-                root: Path = REPO_ROOT) -> dict:
-    """``root``'s config.yaml, then ``overlays`` in order (config files, as ``snakemake --configfile``, or dicts,
+                config_file: Path = CONFIG_FILE, schema_file: Path = SCHEMA_FILE) -> dict:
+    """``config_file`` (config.yaml), then ``overlays`` in order (config files, as ``snakemake --configfile``, or dicts,
     e.g. a benchmark's ``--set`` values; config.yaml itself among them is skipped, as ``snakemake --configfile
     config.yaml mine.yaml`` names it), then ``command_line`` (``snakemake --config`` values), with the preset
-    applied by ``resolve_config``; checked against the schema. A value the schema rejects is a BadInput with
+    applied by ``resolve_config``; checked against ``schema_file``. A value the schema rejects is a BadInput with
     ``config_error``'s line. The checks that span several keys belong to the studies:
     ``revcurse.pipeline.config.load_config`` runs them on this."""
-    base = root / CONFIG_FILE
+    base = Path(config_file)
     typed: dict = {}
     for overlay in overlays:
         if isinstance(overlay, dict):
@@ -64,7 +64,7 @@ def read_config(overlays: Sequence[Path | str | dict] = (), command_line: dict |
             typed = deep_merge(typed, yaml.safe_load(Path(overlay).read_text()) or {})
     typed = deep_merge(typed, command_line or {})
     config = resolve_config(deep_merge(yaml.safe_load(base.read_text()), typed), typed)
-    error = config_error(config, yaml.safe_load((root / SCHEMA_FILE).read_text()), command_line)
+    error = config_error(config, yaml.safe_load(Path(schema_file).read_text()), command_line)
     if error:
         raise BadInput(error)
     return config

@@ -13,7 +13,7 @@ from typing import Sequence
 
 from revcurse.ablation.grid import check_ablation_config
 from revcurse.core.cli import BadInput
-from revcurse.core.config import REPO_ROOT, read_config
+from revcurse.core.config import CONFIG_FILE, SCHEMA_FILE, read_config
 from revcurse.llm.plan import check_llm_config
 from revcurse.toy.specs import check_toy_config
 
@@ -22,11 +22,11 @@ CROSS_FIELD_CHECKS = (check_toy_config, check_ablation_config, check_llm_config)
 
 
 def load_config(overlays: Sequence[Path | str | dict] = (), command_line: dict | None = None,
-                root: Path = REPO_ROOT) -> dict:
+                config_file: Path = CONFIG_FILE, schema_file: Path = SCHEMA_FILE) -> dict:
     """The resolved config (``read_config``: config.yaml < preset < ``overlays`` in order < ``command_line``),
     valid under the schema and every study's cross-field checks; a bad value is a BadInput whose message is one
     line naming the key(s)."""
-    config = read_config(overlays, command_line, root)
+    config = read_config(overlays, command_line, config_file, schema_file)
     for check in CROSS_FIELD_CHECKS:
         try:
             check(config)
