@@ -28,6 +28,7 @@ from dataclasses import replace
 import torch
 from llm_speed import SHAPES, build, sync
 
+from revcurse.core.devices import resolve_precision
 from revcurse.llm.model.lora import attach_lora
 from revcurse.llm.probes.measure import Query, QueryPair, attention_scores, training_dynamics
 
@@ -74,7 +75,8 @@ def timed(device: torch.device, function, *args):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--dtype", default=None, help="bf16 on CUDA, fp32 on the CPU by default")
+    parser.add_argument("--precision", choices=["fp32", "bf16", "fp16"],
+                        help="default: what precision auto resolves to here (revcurse.core.devices.resolve_precision)")
     parser.add_argument("--shapes", nargs="+", default=["llada8b", "llama8b"], choices=SHAPES)
     parser.add_argument("--samples", type=int, default=32, help="timed samples (projected to 250 per run)")
     parser.add_argument("--placements", type=int, default=8)
@@ -85,12 +87,12 @@ def main() -> None:
     args = parser.parse_args()
     device = torch.device(args.device)
     torch.set_num_threads(args.threads)
-    dtype = args.dtype or ("bf16" if device.type == "cuda" else "fp32")
-    print(f"device {device}, {dtype}, {args.samples} samples, {args.placements} placements, batch {args.batch_size}")
+    precision = args.precision or resolve_precision("auto", device)
+    print(f"device {device}, {precision}, {args.samples} samples, {args.placements} placements, batch {args.batch_size}")
     grid_hours = 0.0
     for name in args.shapes:
         shape = SHAPES[name]
-        backbone = build(shape, device, dtype)
+        backbone = build(shape, device, precision)
         backbone = replace(backbone, model=attach_lora(backbone.model, backbone.spec.lora_targets, rank=32, alpha=64,
                                                        dropout=0.0, train_base=False, config_key="bench"))
         adapters = sum(p.numel() for p in backbone.model.parameters() if p.requires_grad)

@@ -43,10 +43,9 @@ from dataclasses import replace
 from pathlib import Path
 
 import torch
-import yaml
 from accelerate import Accelerator
 
-from revcurse.core.config import resolve_config
+from revcurse.core.devices import resolve_precision
 from revcurse.data.relational.build import build_dataset
 from revcurse.data.relational.naming import load_resources
 from revcurse.llm.batches import Example, query_batch
@@ -56,6 +55,7 @@ from revcurse.llm.model.backbone import DTYPES, Backbone, with_seeded_lora, with
 from revcurse.llm.model.registry import ModelSpec
 from revcurse.llm.model.standins import build_standin
 from revcurse.llm.plan import grid_runs
+from revcurse.pipeline.config import load_config
 
 SHAPES = {
     # meta-llama/Llama-3.1-8B: GQA with 8 KV heads.
@@ -71,8 +71,7 @@ SHAPES = {
 }
 LORA = {"r": 32, "alpha": 64, "dropout": 0.0}
 BASELINE_EVAL_BATCH = 64
-REPO = Path(__file__).resolve().parents[1]
-PAPER = resolve_config({**yaml.safe_load((REPO / "config.yaml").read_text()), "preset": "paper"})
+PAPER = load_config(command_line={"preset": "paper"})
 BATCH, SEEDS = PAPER["llm"]["train"]["batch_size"], len(PAPER["llm"]["grid"]["seeds"])
 
 
@@ -118,17 +117,17 @@ def baseline_llada_generate(logits_fn, prompt_ids: torch.Tensor, padding_mask: t
     return x[:, start:]
 
 
-def build(shape: dict, device: torch.device, dtype: str) -> Backbone:
+def build(shape: dict, device: torch.device, precision: str) -> Backbone:
     """A random-weight model of ``shape`` on ``device``, frozen, without adapters."""
     spec = ModelSpec.from_config("bench", {
         "label": "bench", "kind": shape["kind"], "sampler": "llada" if shape["kind"] == "mdm" else "greedy",
         "standin": {k: shape[k] for k in ("architecture", "hidden_size", "layers", "heads", "kv_heads",
                                           "intermediate_size")} | {"max_positions": 4096},
         "attention_mask": "additive_4d", "lora_targets": ["q_proj", "k_proj", "v_proj", "o_proj"],
-        "lr": {"default": 5e-5}, "dtype": dtype,
+        "lr": {"default": 5e-5}, "precision": precision,
     })
     default_dtype = torch.get_default_dtype()
-    torch.set_default_dtype(DTYPES[dtype])       # random 8B weights are made in place, on the device
+    torch.set_default_dtype(DTYPES[precision])   # random 8B weights are made in place, on the device
     try:
         with torch.device(device):
             model = build_standin(spec, shape["vocab"], eos_token_id=0, seed=0)
@@ -256,7 +255,8 @@ def grid_hours(workload: list[dict], step_ms: dict[str, float], queries_per_s: d
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--dtype", default=None, help="bf16 on CUDA, fp32 on the CPU by default")
+    parser.add_argument("--precision", choices=["fp32", "bf16", "fp16"],
+                        help="default: what precision auto resolves to here (revcurse.core.devices.resolve_precision)")
     parser.add_argument("--shapes", nargs="+", default=["llama8b", "llada8b"], choices=SHAPES)
     parser.add_argument("--prompt-tokens", type=int, default=32)
     parser.add_argument("--answer-tokens", type=int, default=32)
@@ -271,16 +271,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--peak-tflops", type=float, default=989.0)
     args = parser.parse_args(argv)
     device = torch.device(args.device)
-    dtype = args.dtype or ("bf16" if device.type == "cuda" else "fp32")
+    precision = args.precision or resolve_precision("auto", device)
 
     step_ms = {"baseline": {}, "optimised": {}}
     queries_per_s = {"baseline": {}, "optimised": {}}
-    print(f"device {device}, {dtype}, sequences of {args.prompt_tokens} prompt + {args.answer_tokens} answer tokens, "
+    print(f"device {device}, {precision}, sequences of {args.prompt_tokens} prompt + {args.answer_tokens} answer tokens, "
           f"{args.runs} runs per base")
     for name in args.shapes:
         shape = SHAPES[name]
         args.vocab = shape["vocab"]
-        base = build(shape, device, dtype)
+        base = build(shape, device, precision)
         decoder = with_seeded_lora(base, LORA, seed=0)
         decoding = time_decoding(decoder, args, device)
         base = replace(base, model=decoder.model.unload())

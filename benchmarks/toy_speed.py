@@ -59,9 +59,11 @@ from pathlib import Path
 import torch
 import yaml
 
-from revcurse.core.config import deep_merge, resolve_config
+from revcurse.core.cli import BadInput
+from revcurse.core.config import dotted_values
 from revcurse.core.devices import autocast, cpu_has_bf16_matmul, resolve_device, resolve_precision
 from revcurse.data.toy import MASK_ID, make_forward_dataset
+from revcurse.pipeline.config import load_config
 from revcurse.toy.evaluate import DIRECTIONS, success_counts
 from revcurse.toy.model import ToyTransformer
 from revcurse.toy.specs import toy_train_spec
@@ -83,37 +85,14 @@ NOT_COPIED = {".git", "results", "logs", ".snakemake", ".venv", "__pycache__", "
 
 
 # ---------------------------------------------------------------- config
-def parse_sets(items: list[str]) -> dict:
-    """``key.path=value`` items (values as YAML) as one nested dict."""
-    overlay: dict = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise SystemExit(f"--set {item!r}: expected key.path=value")
-        *parents, leaf = key.split(".")
-        node = overlay
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[leaf] = yaml.safe_load(value)
-    return overlay
-
-
-def load_config(preset: str, configfiles: list[Path], sets: dict) -> dict:
-    """The workflow's config: config.yaml, the preset, then the command line (the ``configfiles`` in
-    order, then the ``--set`` values), as workflow/rules/common.smk resolves it."""
-    command_line: dict = {}
-    for path in configfiles:
-        command_line = deep_merge(command_line, yaml.safe_load(path.read_text()) or {})
-    command_line = deep_merge(command_line, sets)
-    config = deep_merge(yaml.safe_load((REPO / "config.yaml").read_text()), command_line) | {"preset": preset}
-    if preset != "paper" and preset not in config.get("presets", {}):
-        raise SystemExit(f"--preset {preset}: unknown; expected 'paper' or one of {sorted(config.get('presets', {}))} "
-                         f"(config.yaml{''.join(' + ' + str(p) for p in configfiles)})")
-    return resolve_config(config, command_line)
+def benchmark_config(args, sets: dict) -> dict:
+    """The workflow's config (revcurse.pipeline.config.load_config): config.yaml, the preset (``--preset``), then the
+    ``--configfile`` files in order, then the ``sets`` values."""
+    return load_config([*args.configfile, sets], {"preset": args.preset})
 
 
 def timing_config(args) -> dict:
-    config = load_config(args.preset, args.configfile, parse_sets(args.set))
+    config = benchmark_config(args, dotted_values(args.set))
     toy = config["toy"]
     toy["train"] |= {"device": args.device, "log_every": 10**9, "snapshot_every": None}   # no logging, no snapshots
     if args.samples_per_letter:
@@ -161,7 +140,7 @@ def ms_per_direction(config: dict, model: str, length: int, precision: str) -> f
     def decode(direction: str, samples: int) -> None:
         with autocast(precision, device):
             success_counts(net, length, direction, samples, settings["top_k"], settings["unmask_order"], rng,
-                           settings.get("batch_size", 2048))
+                           settings["batch_size"])
 
     decode("forward", 1)                                                  # warm-up
     sync()
@@ -175,7 +154,7 @@ def ms_per_direction(config: dict, model: str, length: int, precision: str) -> f
 def time_stop_at_target(config: dict, paths: list[Path], device: torch.device, repeats: int) -> list[dict]:
     """Step 4: each trained run's evaluation without and with the stop at the target (module docstring)."""
     settings = config["toy"]["eval"]
-    precision = resolve_precision(settings.get("precision", "fp32"), device)
+    precision = resolve_precision(settings["precision"], device)
     print(f"\n4. evaluation of trained runs ({settings['samples_per_letter']} samples per letter, {precision}): "
           f"decoding without / with the stop at the target, ms per direction (min / median of {repeats})")
     rows = []
@@ -193,7 +172,7 @@ def time_stop_at_target(config: dict, paths: list[Path], device: torch.device, r
                     with autocast(precision, device):
                         frame = success_counts(model, length, direction, settings["samples_per_letter"],
                                                settings["top_k"], settings["unmask_order"], rng,
-                                               settings.get("batch_size", 2048), stop_at_target=stop)
+                                               settings["batch_size"], stop_at_target=stop)
                     sync()
                     times[stop].append(1000 * (time.perf_counter() - started))
                     counts[stop] = frame["successes"].tolist()
@@ -244,7 +223,7 @@ def time_evaluation(config: dict, args, auto: str, training: list[dict]) -> list
     generations = 26 * settings["samples_per_letter"]
     print(f"\n2. evaluation, ms per direction ({generations} generations = 26 x {settings['samples_per_letter']}, "
           f"unmask order {settings['unmask_order']}, top-k {settings['top_k']}, "
-          f"batch {settings.get('batch_size', 2048)}; "
+          f"batch {settings['batch_size']}; "
           f"{args.repeats} times alternating; min / median); eval/train: one run's evaluation (2 directions) "
           f"over its {steps} training steps, both at the fast path")
     print(f"  {'model':<6} {'L':>3} {'fp32':>17} {'bf16 (fast)':>17} {'fp32/bf16':>10} {'auto = ' + auto:>13} "
@@ -393,12 +372,12 @@ def in_copy(path: Path) -> str:
 
 def table2_sets(args, *extra: str) -> dict:
     """The ``--set`` values of the Table 2 grid: with --tiny, TINY_TABLE2 first."""
-    return parse_sets((TINY_TABLE2 if args.tiny else []) + list(extra) + args.set)
+    return dotted_values((TINY_TABLE2 if args.tiny else []) + list(extra) + args.set)
 
 
 def measure_table2(args) -> dict:
     overlay = table2_sets(args, f"toy.train.device={args.device}")      # a --configfile: it beats the preset
-    config = load_config(args.preset, args.configfile, overlay)
+    config = benchmark_config(args, overlay)
     toy = config["toy"]
     runs = len(toy["models"]) * len(toy["lengths"]) * len(toy["seeds"])
     print("\n3. the whole Table 2 from scratch: snakemake table2 (the rule writing results/table2.csv) in a fresh "
@@ -547,7 +526,7 @@ def main(argv: list[str] | None = None) -> None:
         results["table2"] = measure_table2(args)
     elif args.from_benchmarks:
         print(f"\n3. the whole Table 2 from a run's benchmark records (grid of preset {args.preset})")
-        grid = load_config(args.preset, args.configfile, table2_sets(args))["toy"]
+        grid = benchmark_config(args, table2_sets(args))["toy"]
         results["table2"] = report_records(args.from_benchmarks, grid)
     if args.trained:
         results["stop_at_target"] = time_stop_at_target(config, args.trained, device, args.repeats)
@@ -557,4 +536,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except BadInput as error:           # a bad config value: its one line, as the workflow prints it
+        sys.exit(f"error: {error}")

@@ -96,8 +96,8 @@ def test_a_cell_trains_its_seeds_as_one_stack_with_the_toy_settings(paper):
 
 
 # ---------------------------------------------------------------- each cell's model has its named properties
-def tiny_model(config, cell, seq_len=6):
-    spec = {"length": seq_len, "train": config["toy"]["train"],
+def tiny_model(config, cell, length=6):
+    spec = {"length": length, "train": config["toy"]["train"],
             "model_fields": {**cell.model_fields, "d_model": 16, "n_heads": 2, "dropout": 0.0}}
     model_cfg, _ = toy_configs(spec)
     return ToyTransformer(model_cfg, init_rng=[torch.Generator().manual_seed(3)]).eval()
@@ -272,7 +272,7 @@ def test_tiny_grid_end_to_end_with_the_cli(tmp_path, monkeypatch):
             model = cell.paper_model or cell.name
             eval_spec = toy_eval_spec(config, model, 4, seed)
             toy_cli(["evaluate", "--spec", json.dumps(eval_spec), "--model", f"{run}/model.pt",
-                      "--out", f"{run}/eval.parquet", "--device", "cpu"])
+                      "--out", f"{run}/eval.parquet"])
             probe_spec = {**ablation.probe_spec(config, cell, seed), "model": model,
                           "study": "toy" if cell.paper_model else ablation.STUDY}
             for table in cell.probe_tables():
@@ -280,7 +280,7 @@ def test_tiny_grid_end_to_end_with_the_cli(tmp_path, monkeypatch):
                                      else ("training_dynamics", [f"gradient_alignment={run}/probes/gradient_alignment.parquet",
                                                                  f"query_probability={run}/probes/query_probability.parquet"]))
                 toy_cli(["probe", measurement, "--spec", json.dumps(probe_spec), "--checkpoint",
-                          f"{run}/snapshots.pt", "--device", "cpu", *[a for o in outs for a in ("--out", o)]])
+                          f"{run}/snapshots.pt", *[a for o in outs for a in ("--out", o)]])
     ablation_cli(["table", "--grid", json.dumps(ablation.grid_record(config)), "--csv", "ablation.csv",
               "--per-seed-csv", "per_seed.csv", "--md", "conclusion.md", "--png", "a.png", "--pdf", "a.pdf",
               "--config-hash", "h"])

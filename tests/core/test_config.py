@@ -9,7 +9,9 @@ import yaml
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-from revcurse.core.config import config_error, config_hash, deep_merge, resolve_config
+from revcurse.core.cli import BadInput
+from revcurse.core.config import config_error, config_hash, deep_merge, dotted_values, resolve_config
+from revcurse.pipeline.config import load_config
 from revcurse.toy.specs import check_toy_config, toy_model_fields
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -87,6 +89,29 @@ def test_cross_field_rules_are_checked_when_the_config_is_read(config, overlay, 
     with pytest.raises(ValueError) as error:
         check_toy_config(deep_merge(config, {"toy": overlay}))
     assert str(error.value).startswith(expected)
+
+
+@pytest.mark.parametrize("overlay, expected", [
+    ({"toy": {"train": {"precision": "fp64"}}}, "config: toy.train.precision = 'fp64': it is not one of"),  # schema
+    ({"toy": {"eval": {"top_k": 100}}}, "config: toy.eval.top_k = 100; expected at most 54"),               # toy
+    ({"ablation": {"length": 11}}, "config.yaml: ablation.length = 11 is not in toy.lengths"),             # ablation
+    ({"llm": {"grid": {"models": ["gpt"]}}}, "config.yaml: llm.grid.models names 'gpt'; expected keys"),    # llm
+    ({"preset": "quick", "llm": {"train": {"stack_seeds": True}}}, "config.yaml: llm.train.stack_seeds is true"),
+])
+def test_the_loader_runs_the_schema_and_every_studys_cross_field_checks(overlay, expected):
+    with pytest.raises(BadInput) as error:
+        load_config([overlay])
+    assert str(error.value).startswith(expected) and "\n" not in str(error.value)
+
+
+def test_the_loader_applies_config_yaml_the_preset_the_files_in_order_then_the_command_line(tmp_path):
+    first, second = tmp_path / "first.yaml", tmp_path / "second.yaml"
+    first.write_text("toy: {train: {steps: 50, lr: 0.001}}\n")
+    second.write_text("toy: {train: {steps: 60}}\n")
+    quick = resolve_config({**yaml.safe_load((ROOT / "config.yaml").read_text()), "preset": "quick"})
+    config = load_config([ROOT / "config.yaml", first, second, dotted_values(["toy.eval.top_k=2"])],
+                         {"preset": "quick"})   # config.yaml among the files, as `snakemake --configfile config.yaml x`
+    assert config == deep_merge(quick, {"toy": {"train": {"steps": 60, "lr": 0.001}, "eval": {"top_k": 2}}})
 
 
 def test_an_unknown_model_names_the_known_ones(config):

@@ -68,7 +68,7 @@ def local_checkpoint(directory: Path, chat_template: str | None = None) -> Path:
 
 def real_llama(directory: Path, **overrides) -> ModelSpec:
     """The registry's LLaMA entry pointed at ``directory`` (fp32, revision ``COMMIT``)."""
-    return ModelSpec.from_config("llama", {**registry_entry("llama"), "weights": str(directory), "dtype": "fp32",
+    return ModelSpec.from_config("llama", {**registry_entry("llama"), "weights": str(directory), "precision": "fp32",
                                            "revision": COMMIT, **overrides})
 
 

@@ -9,12 +9,12 @@ import tempfile
 from pathlib import Path
 
 import torch
-import yaml
 
-from revcurse.core.config import REPO_ROOT, deep_merge, resolve_config
+from revcurse.core.config import REPO_ROOT
 from revcurse.core.devices import cpu_has_bf16_matmul
 from revcurse.data.toy import MASK_ID, make_forward_dataset, read_dataset, write_dataset
 from revcurse.toy import train as toy_train
+from revcurse.pipeline.config import load_config
 from revcurse.report.reference import machine
 from revcurse.toy.specs import toy_train_spec
 
@@ -24,15 +24,12 @@ MODEL, LENGTH, SEED, STEPS = "mdm", 10, 0, 30
 
 def workflow_config(precision: str) -> dict:
     """config.yaml as `snakemake --config preset=paper` resolves it, with toy.train.precision as a --configfile sets it."""
-    return resolve_config(yaml.safe_load((REPO_ROOT / "config.yaml").read_text()),
-                          {"toy": {"train": {"precision": precision}}})
+    return load_config([{"toy": {"train": {"precision": precision}}}])
 
 
 def reference_config(preset: str) -> dict:
-    """config.yaml overlaid with reference/paper/config.yaml, resolved under ``preset``."""
-    base = yaml.safe_load((REPO_ROOT / "config.yaml").read_text())
-    overlay = yaml.safe_load((REPO_ROOT / "reference/paper/config.yaml").read_text())
-    return resolve_config(deep_merge(base, overlay) | {"preset": preset})
+    """config.yaml overlaid with reference/paper/config.yaml, resolved under ``preset``, as the reference's runs were."""
+    return load_config([REPO_ROOT / "reference/paper/config.yaml"], {"preset": preset})
 
 
 # Case name -> the resolved config it runs: the workflow's defaults and the shipped reference's presets.

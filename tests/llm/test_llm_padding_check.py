@@ -62,29 +62,29 @@ def tokenizer(tmp_path_factory):
     return load_standin_tokenizer(write_tiny_tokenizer(tmp_path_factory.mktemp("tokenizer") / "tokenizer.json"))
 
 
-def standin(tokenizer, name: str, dtype: str, seed: int = 1, wrap=None, **overrides) -> Backbone:
-    """The registry's stand-in at its configured size, in ``dtype``, optionally misbuilt."""
-    spec = ModelSpec.from_config(name, {**registry_entry(name), "dtype": dtype, **overrides})
+def standin(tokenizer, name: str, precision: str, seed: int = 1, wrap=None, **overrides) -> Backbone:
+    """The registry's stand-in at its configured size, in ``precision``, optionally misbuilt."""
+    spec = ModelSpec.from_config(name, {**registry_entry(name), "precision": precision, **overrides})
     model = build_standin(spec, len(tokenizer), tokenizer.eos_token_id, seed)
-    model = (wrap(model) if wrap else model).to(DTYPES[dtype]).eval()
+    model = (wrap(model) if wrap else model).to(DTYPES[precision]).eval()
     eos = tokenizer.eos_token_id
     return Backbone(spec, model, tokenizer, eos, eos, frozenset([eos]), tokenizer.mask_token_id)
 
 
-@pytest.mark.parametrize("dtype", ["fp32", "bf16", "fp16"])
+@pytest.mark.parametrize("precision", ["fp32", "bf16", "fp16"])
 @pytest.mark.parametrize("name", MDMS)
-def test_the_stand_ins_pass_in_their_own_dtype(tokenizer, name, dtype):
-    check = check_padding_is_ignored(standin(tokenizer, name, dtype))
+def test_the_stand_ins_pass_in_their_own_dtype(tokenizer, name, precision):
+    check = check_padding_is_ignored(standin(tokenizer, name, precision))
     assert max(check.content, check.alone) <= check.tolerance < check.reach
 
 
-@pytest.mark.parametrize("dtype", ["fp32", "bf16", "fp16"])
+@pytest.mark.parametrize("precision", ["fp32", "bf16", "fp16"])
 @pytest.mark.parametrize("fault", MISCONFIGURATIONS)
 @pytest.mark.parametrize("name", MDMS)
-def test_every_known_misconfiguration_fails_in_every_dtype(tokenizer, name, fault, dtype):
+def test_every_known_misconfiguration_fails_in_every_dtype(tokenizer, name, fault, precision):
     wrap, overrides, _, message = MISCONFIGURATIONS[fault]
     with pytest.raises(PaddingMaskError) as error:
-        check_padding_is_ignored(standin(tokenizer, name, dtype, wrap=wrap, **overrides))
+        check_padding_is_ignored(standin(tokenizer, name, precision, wrap=wrap, **overrides))
     assert message in str(error.value) and f"llm.models.{name} (revision stand-in)" in str(error.value)
 
 
@@ -93,12 +93,12 @@ def test_the_tolerance_lies_between_rounding_and_every_fault(tokenizer):
     times below the tolerance, what a fault moves (or, for reach, what a bidirectional model moves)
     ``MARGIN`` times above it. Printed in tolerance units."""
     rounding, faults = [], []
-    for name, dtype, seed in [(n, d, s) for n in MDMS for d in ("bf16", "fp16") for s in SEEDS]:
-        check = measure_padding(standin(tokenizer, name, dtype, seed))
+    for name, precision, seed in [(n, d, s) for n in MDMS for d in ("bf16", "fp16") for s in SEEDS]:
+        check = measure_padding(standin(tokenizer, name, precision, seed))
         rounding.append(max(check.content, check.alone) / check.tolerance)
         faults.append(check.reach / check.tolerance)
         for fault, (wrap, overrides, quantity, _) in MISCONFIGURATIONS.items():
-            broken = measure_padding(standin(tokenizer, name, dtype, seed, wrap=wrap, **overrides))
+            broken = measure_padding(standin(tokenizer, name, precision, seed, wrap=wrap, **overrides))
             if quantity == "reach":      # a causal model's reach is rounding
                 rounding.append(broken.reach / broken.tolerance)
             else:
@@ -122,7 +122,7 @@ def test_loading_an_mdm_that_ignores_its_padding_mask_stops(name, monkeypatch, t
 
 
 def test_the_padding_error_of_a_remote_code_model_names_the_revision_and_the_llada_fix(tokenizer):
-    spec = ModelSpec.from_config("llada", {**registry_entry("llada"), "revision": COMMIT, "dtype": "bf16"})
+    spec = ModelSpec.from_config("llada", {**registry_entry("llada"), "revision": COMMIT, "precision": "bf16"})
     model = IgnoresItsMask(build_standin(tiny_standin("standin_llada"), len(tokenizer), 0, seed=1)).to(torch.bfloat16)
     backbone = Backbone(spec, model.eval(), tokenizer, 0, 0, frozenset([0]), tokenizer.mask_token_id, COMMIT)
     with pytest.raises(PaddingMaskError) as error:

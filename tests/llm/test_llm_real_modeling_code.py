@@ -105,9 +105,9 @@ def remote_checkpoint(model: str, folder: Path) -> tuple[Path, int]:
     return record_revision(folder, COMMIT), mask
 
 
-def spec_of(model: str, weights: Path, dtype: str, **overrides) -> ModelSpec:
+def spec_of(model: str, weights: Path, precision: str, **overrides) -> ModelSpec:
     return ModelSpec.from_config(model, {**registry_entry(model), "weights": str(weights), "revision": COMMIT,
-                                         "dtype": dtype, **overrides})
+                                         "precision": precision, **overrides})
 
 
 @pytest.fixture(scope="module", params=list(REMOTE))
@@ -118,15 +118,15 @@ def checkpoint(request, tmp_path_factory):
     return model, folder, mask
 
 
-@pytest.mark.parametrize("dtype", ["fp32", "bf16"])
-def test_the_real_code_loads_at_its_revision_and_passes_the_padding_check(checkpoint, dtype):
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_the_real_code_loads_at_its_revision_and_passes_the_padding_check(checkpoint, precision):
     model, folder, mask = checkpoint
-    backbone = load_backbone(spec_of(model, folder, dtype, mask_token_id=mask), torch.device("cpu"), seed=0)
+    backbone = load_backbone(spec_of(model, folder, precision, mask_token_id=mask), torch.device("cpu"), seed=0)
     assert type(backbone.model).__name__ == REMOTE[model][2]["AutoModel"].split(".")[1]
     assert backbone.revision == COMMIT and backbone.mask_token_id == mask
-    assert next(backbone.model.parameters()).dtype == {"fp32": torch.float32, "bf16": torch.bfloat16}[dtype]
+    assert next(backbone.model.parameters()).dtype == {"fp32": torch.float32, "bf16": torch.bfloat16}[precision]
     check = check_padding_is_ignored(backbone)                # load_backbone ran it; its figures, to show them
-    print(f"\n{model} {dtype}: padding check {check}")
+    print(f"\n{model} {precision}: padding check {check}")
     assert check.content <= check.tolerance < check.reach
 
 

@@ -63,7 +63,7 @@ def test_the_mask_id_is_neither_pad_nor_eos(tokenizers):
 
 def test_a_bad_mask_id_stops_the_load_before_the_weights_are_read(tmp_path, monkeypatch):
     directory = local_checkpoint(tmp_path / "ckpt")
-    spec = mdm(5, weights=str(directory), revision=COMMIT, remote_code=False, dtype="fp32")
+    spec = mdm(5, weights=str(directory), revision=COMMIT, remote_code=False, precision="fp32")
 
     def never(*args):
         raise AssertionError("the weights were read before the tokenizer was checked")
@@ -79,7 +79,7 @@ def test_ids_beyond_the_models_embeddings_are_refused(tmp_path):
     tokenizer = PreTrainedTokenizerFast.from_pretrained(directory)
     tokenizer.add_special_tokens({"additional_special_tokens": ["<|mdm_mask|>"]})   # one past the embeddings
     tokenizer.save_pretrained(directory)
-    spec = mdm(len(tokenizer) - 1, weights=str(directory), revision=COMMIT, remote_code=False, dtype="fp32")
+    spec = mdm(len(tokenizer) - 1, weights=str(directory), revision=COMMIT, remote_code=False, precision="fp32")
     with pytest.raises(ValueError, match=rf"{directory}: the model's input embeddings have {len(tokenizer) - 1} rows, "
                                          rf"but the special-token ids are .*'mask': {len(tokenizer) - 1}"):
         load_backbone(spec, torch.device("cpu"), seed=0)

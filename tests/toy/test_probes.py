@@ -29,7 +29,7 @@ def model_config(**overrides):
 
 def train_config(**overrides):
     fields = dict(steps=12, batch_size=16, lr=1e-2, warmup_steps=3, grad_clip=0.5, weight_decay=0.0,
-                  ema_decay=0.999, checkpoint_every=4, log_every=2, snapshot_every=4, device="cpu")
+                  ema_decay=0.999, checkpoint_every=4, log_every=2, snapshot_every=4, device="cpu", precision="fp32")
     return TrainConfig(**{**fields, **overrides})
 
 
@@ -100,10 +100,10 @@ def trained_runs(tmp_path_factory):
 def probe_via_cli(run_dir, measurement, tmp_path, every=50, precision="fp32"):
     names, source = probes.MEASUREMENTS[measurement]
     spec = {"preset": "test", "study": "toy", "model": run_dir.name, "length": LENGTH, "seed": 7, "weights": "ema",
-            "every": every, "precision": precision}
+            "every": every, "precision": precision, "device": "cpu"}
     checkpoint = run_dir / ("model.pt" if source == "final" else "snapshots.pt")
     outs = {name: tmp_path / f"{name}.parquet" for name in names}
-    cli(["probe", measurement, "--spec", json.dumps(spec), "--checkpoint", str(checkpoint), "--device", "cpu",
+    cli(["probe", measurement, "--spec", json.dumps(spec), "--checkpoint", str(checkpoint),
          *[arg for name, path in outs.items() for arg in ("--out", f"{name}={path}")]])
     return {name: pd.read_parquet(path) for name, path in outs.items()}
 

@@ -57,7 +57,7 @@ def small_run(steps=12, **overrides):
 
     model = ModelConfig(vocab_size=VOCAB_SIZE, seq_len=5, d_model=16, n_heads=2, dropout=0.1, never_predict=MASK_ID)
     cfg = dict(steps=steps, batch_size=16, lr=1e-2, warmup_steps=3, grad_clip=0.5, weight_decay=0.0,
-               ema_decay=0.999, checkpoint_every=4, log_every=2, device="cpu")
+               ema_decay=0.999, checkpoint_every=4, log_every=2, device="cpu", precision="fp32")
     cfg.update(overrides)
     return model, TrainConfig(**cfg), make_forward_dataset(5).tokens
 

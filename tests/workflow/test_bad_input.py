@@ -1,10 +1,13 @@
 """Bad input: one clear error before any job that costs compute, and never a good output lost. An input a job
 would reject stops the run in a cheap check before Snakemake reruns (and so first deletes the outputs of) the job
 that owns a dataset or a trained model; a bad config value stops the run when the config is read."""
+import subprocess
+import sys
+
 import pandas as pd
 import pytest
 
-from helpers.workflow import copy_workflow, snakemake
+from helpers.workflow import ROOT, copy_workflow, snakemake
 
 QUICK = ("--config", "preset=quick")
 PAIRS = "child,parent,parent_type\n" + "".join(
@@ -62,6 +65,28 @@ def test_a_bad_config_stops_the_dry_run_in_one_line(workdir, arguments, overlay,
     output = snakemake("-n", "results/quick/table2.csv", "--configfile", "mine.yaml", *QUICK, *arguments,
                        cwd=workdir, check=False)
     assert expected in output and "Failed validating" not in output and "Traceback" not in output
+
+
+@pytest.mark.parametrize("overlay, expected", [
+    ("toy: {train: {precision: fp64}}", "config: toy.train.precision = 'fp64': it is not one of ['auto', 'fp32', 'bf16']"),
+    ("toy: {eval: {top_k: 100}}", "config: toy.eval.top_k = 100; expected at most 54, the size of the toy vocabulary"),
+])
+def test_a_bad_value_gets_the_same_line_from_every_entry_point(workdir, overlay, expected):
+    """The workflow, the command line and a benchmark all load the config with revcurse.pipeline.config.load_config."""
+    bad = workdir / "bad.yaml"
+    bad.write_text(overlay + "\n")
+
+    def run(*arguments):
+        result = subprocess.run([sys.executable, *arguments], cwd=ROOT, capture_output=True, text=True)
+        return result.returncode, result.stdout + result.stderr
+
+    outputs = {
+        "snakemake": (1, snakemake("-n", "--configfile", bad.name, *QUICK, cwd=workdir, check=False)),
+        "command line": run("-m", "revcurse.pipeline", "config", "--configfile", str(bad), "--set", "preset=quick"),
+        "benchmark": run("benchmarks/toy_speed.py", "--tiny", "--device", "cpu", "--configfile", str(bad)),
+    }
+    for entry, (status, output) in outputs.items():
+        assert status != 0 and expected in output and "Traceback" not in output, f"{entry}:\n{output}"
 
 
 @pytest.mark.parametrize("target, expected", [

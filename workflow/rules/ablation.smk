@@ -57,7 +57,6 @@ use rule evaluate_toy as evaluate_ablation with:
         f"{ABLATION_RUN}/eval.parquet",
     params:
         spec=ablation_eval_spec,
-        device=TOY_DEVICE,
     log:
         f"{ABLATION_LOG}/eval/{ABLATION_RUN_NAME}.log",
     benchmark:
@@ -71,7 +70,6 @@ use rule probe_attention as probe_attention_ablation with:
         f"{ABLATION_RUN}/probes/attention.parquet",
     params:
         spec=ablation_probe_spec,
-        device=TOY_DEVICE,
     log:
         f"{ABLATION_LOG}/probes/{ABLATION_RUN_NAME}_attention.log",
     benchmark:
@@ -86,7 +84,6 @@ use rule probe_training_dynamics as probe_training_dynamics_ablation with:
         probability=f"{ABLATION_RUN}/probes/query_probability.parquet",
     params:
         spec=ablation_probe_spec,
-        device=TOY_DEVICE,
     log:
         f"{ABLATION_LOG}/probes/{ABLATION_RUN_NAME}_training_dynamics.log",
     benchmark:

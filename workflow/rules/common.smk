@@ -3,42 +3,25 @@ import json
 import os
 from pathlib import Path
 
-from snakemake.common.configfile import load_configfile
-from snakemake.exceptions import WorkflowError
-from snakemake.utils import update_config, validate
-
 import revcurse.toy.specs as toy_specs
-from revcurse.core.config import config_error, config_hash, other_presets_output, resolve_config, results_dir
+from revcurse.core.config import config_hash, other_presets_output, results_dir
 from revcurse.core.paths import run_dir, run_name, toy_data_file
+from revcurse.pipeline.config import load_config
 
 
 configfile: "config.yaml"
 
 
-# The preset overlay is applied in place so every rule sees the resolved values; what the command
-# line set (--configfile files other than config.yaml itself, then --config) is applied again on
-# top, so it wins over the preset. Validation runs on the result, before any job is scheduled.
-_command_line = {}
-for _file in workflow.config_settings.configfiles or []:
-    if Path(_file).resolve() != Path("config.yaml").resolve():
-        update_config(_command_line, load_configfile(_file))
-update_config(_command_line, workflow.config_settings.config or {})
-_unresolved = dict(config)
-_resolved = resolve_config(_unresolved, _command_line)
+# Every rule sees the config as the command lines and benchmarks load it (revcurse.pipeline.config): config.yaml
+# (the file `configfile:` names), the preset, then what the command line set (--configfile files, then --config),
+# so a typed value wins over the preset. A bad value stops the run here, before any job, in one line naming the key.
+_load = lambda command_line: load_config(workflow.config_settings.configfiles or [], command_line, Path("config.yaml"),
+                                         Path(workflow.basedir) / "workflow/schemas/config.schema.yaml")
+_resolved = _load(workflow.config_settings.config or {})
 config.clear()
 config.update(_resolved)
 # Another preset's resolved config, over the same files and command line (reference.smk: its config hashes).
-config_for_preset = lambda preset: resolve_config({**_unresolved, "preset": preset}, {**_command_line, "preset": preset})
-
-
-# A bad value stops the run in one line (the key, what was found and expected) rather than Snakemake's
-# dump of the schema; then the rules that span several keys.
-try:
-    validate(config, schema="../schemas/config.schema.yaml")
-except WorkflowError as error:
-    _schema = load_configfile(f"{workflow.basedir}/workflow/schemas/config.schema.yaml")
-    raise ValueError(config_error(config, _schema, workflow.config_settings.config) or str(error)) from None
-toy_specs.check_toy_config(config)
+config_for_preset = lambda preset: _load({**(workflow.config_settings.config or {}), "preset": preset})
 
 PRESET = config["preset"]
 TOY = config["toy"]
@@ -69,11 +52,10 @@ wildcard_constraints:
 
 
 # Shared by the rule files. The pinned conda env of each kind of job (`--sdm conda`, paths relative to
-# this folder), the toy jobs' device, and resources that grow with each retry (`--retries`, slurm profile).
+# this folder), and resources that grow with each retry (`--retries`, slurm profile).
 ENV_TOY = "../../envs/toy.yaml"
 ENV_LLM = "../../envs/llm.yaml"
 ENV_ANALYSIS = "../../envs/analysis.yaml"
-TOY_DEVICE = TOY["train"].get("device", "auto")
 # The job that draws a figure (figures.smk): fig3 -> figure3, fig6 with prefix llm_ -> llm_figure6.
 figure_rule_name = lambda figure, prefix="": f"{prefix}figure{figure[3:]}"
 
@@ -90,7 +72,7 @@ def as_json(obj):
 
 def toy_gpus(wildcards):
     """GPUs a toy job asks the cluster for: none when the config pins it to the CPU."""
-    return 0 if TOY_DEVICE == "cpu" else 1
+    return 0 if TOY["train"]["device"] == "cpu" else 1
 
 
 def toy_train_spec(wildcards):

@@ -12,10 +12,6 @@ LLM_RUN = llm_plan.run_dir(config, "{model}", "{dataset}", "{direction}", "{seed
 LLM_RUN_NAME = "{model}_{dataset}_{direction}_seed{seed}"
 SEED_TABLES = ["table4", "table5", "table6"]
 
-for _model in LLM["grid"]["models"]:
-    if _model not in LLM["models"]:
-        raise ValueError(f"config.yaml: llm.grid.models names {_model!r}; expected keys of llm.models {sorted(LLM['models'])}")
-
 # llm.train.stack_seeds: one fine-tuning job per (model, dataset, direction) writes every seed's run.
 LLM_STACKED = llm_plan.stacks_seeds(config)
 LLM_FINETUNE_NAME = "{model}_{dataset}_{direction}_seeds" if LLM_STACKED else LLM_RUN_NAME

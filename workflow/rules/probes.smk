@@ -11,8 +11,8 @@ wildcard_constraints:
 
 
 # Lambdas rather than defs: `snakemake --lint` asks rule files not to define functions.
-toy_probe_spec = lambda wildcards: as_json(
-    toy_specs.toy_probe_spec(config, wildcards.study, wildcards.model, int(wildcards.L), int(wildcards.seed))
+toy_probe_spec = lambda wildcards, device=None: as_json(
+    toy_specs.toy_probe_spec(config, wildcards.study, wildcards.model, int(wildcards.L), int(wildcards.seed), device)
 )
 # Probe tables of the grid runs (toy.models × lengths × seeds, in the config's order),
 # optionally of some models only.
@@ -52,7 +52,6 @@ rule probe_attention:
         f"{PROBE_RUN}/probes/attention.parquet",
     params:
         spec=toy_probe_spec,
-        device=TOY_DEVICE,
     log:
         f"{PROBE_LOG}_attention.log",
     benchmark:
@@ -66,7 +65,7 @@ rule probe_attention:
         ENV_TOY
     shell:
         "python -m revcurse.toy probe attention --spec {params.spec:q} --checkpoint {input} "
-        "--device {params.device} --out attention={output} > {log} 2>&1"
+        "--out attention={output} > {log} 2>&1"
 
 
 rule probe_training_dynamics:
@@ -77,7 +76,6 @@ rule probe_training_dynamics:
         probability=f"{PROBE_RUN}/probes/query_probability.parquet",
     params:
         spec=toy_probe_spec,
-        device=TOY_DEVICE,
     log:
         f"{PROBE_LOG}_training_dynamics.log",
     benchmark:
@@ -91,7 +89,7 @@ rule probe_training_dynamics:
         ENV_TOY
     shell:
         "python -m revcurse.toy probe training_dynamics --spec {params.spec:q} --checkpoint {input} "
-        "--device {params.device} --out gradient_alignment={output.alignment} "
+        "--out gradient_alignment={output.alignment} "
         "--out query_probability={output.probability} > {log} 2>&1"
 
 
@@ -101,7 +99,7 @@ rule probe_reverse_positions:
     output:
         f"{PROBE_RUN}/probes/reverse_positions.parquet",
     params:
-        spec=toy_probe_spec,
+        spec=lambda wildcards: toy_probe_spec(wildcards, device="cpu"),  # one forward pass: no GPU
     log:
         f"{PROBE_LOG}_reverse_positions.log",
     benchmark:
@@ -114,4 +112,4 @@ rule probe_reverse_positions:
         ENV_TOY
     shell:
         "python -m revcurse.toy probe reverse_positions --spec {params.spec:q} --checkpoint {input} "
-        "--device cpu --out reverse_positions={output} > {log} 2>&1"  # one forward pass: no GPU
+        "--out reverse_positions={output} > {log} 2>&1"

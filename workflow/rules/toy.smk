@@ -93,7 +93,6 @@ rule evaluate_toy:
         f"{TOY_RUN}/eval.parquet",
     params:
         spec=toy_eval_spec,
-        device=TOY_DEVICE,
     log:
         f"{LOG_DIR}/toy/eval/{RUN_NAME}.log",
     benchmark:
@@ -107,7 +106,7 @@ rule evaluate_toy:
         ENV_TOY
     shell:
         "python -m revcurse.toy evaluate --spec {params.spec:q} --model {input.model} "
-        "--device {params.device} --out {output} > {log} 2>&1"
+        "--out {output} > {log} 2>&1"
 
 
 
@@ -120,7 +119,6 @@ rule evaluate_toy_over_training:
         spec=lambda wildcards: as_json(
             toy_specs.toy_eval_over_training_spec(config, wildcards.model, int(wildcards.L), int(wildcards.seed))
         ),
-        device=TOY_DEVICE,
     log:
         f"{LOG_DIR}/toy/eval_over_training/{RUN_NAME}.log",
     benchmark:
@@ -134,7 +132,7 @@ rule evaluate_toy_over_training:
         ENV_TOY
     shell:
         "python -m revcurse.toy evaluate-over-training --spec {params.spec:q} --snapshots {input.snapshots} "
-        "--device {params.device} --out {output} > {log} 2>&1"
+        "--out {output} > {log} 2>&1"
 
 rule table2:
     input:

@@ -11,7 +11,7 @@ from revcurse.core.cli import run_command
 log = logging.getLogger("revcurse")
 
 
-def table(args) -> None:
+def cmd_table(args) -> None:
     from revcurse.ablation.grid import write_outputs
 
     grid = json.loads(args.grid)
@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--png", required=True)
     p.add_argument("--pdf", required=True)
     p.add_argument("--config-hash", required=True)
-    p.set_defaults(func=table)
+    p.set_defaults(func=cmd_table)
 
     run_command(parser, argv)
 

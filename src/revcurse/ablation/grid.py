@@ -138,6 +138,12 @@ def expand_grid(config: dict) -> tuple[list[Cell], list[dict]]:
     return cells, excluded
 
 
+def check_ablation_config(config: dict) -> None:
+    """The ablation section's rules that span several keys, checked when the config is loaded
+    (revcurse.pipeline.config): ``expand_grid`` raises ValueError naming them."""
+    expand_grid(config)
+
+
 # ---------------------------------------------------------------- runs, as the workflow sees them
 def cell_run_dirs(config: dict, cell: Cell) -> list[str]:
     """One directory per seed: the Table 2 run for a reference cell, the cell's own otherwise."""

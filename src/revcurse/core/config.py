@@ -1,4 +1,5 @@
-"""Resolving the workflow config: preset overlay, hashes, seeds and the smoke-test marking.
+"""Resolving the workflow config: reading it (config.yaml, overlays, preset, command line) against the schema,
+hashes, seeds and the smoke-test marking.
 
 Kept free of Snakemake so the same resolution is used by the workflow, the CLI and
 the tests.
@@ -9,9 +10,15 @@ import copy
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
+
+import yaml
+
+from revcurse.core.cli import BadInput
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
+CONFIG_FILE = REPO_ROOT / "config.yaml"
+SCHEMA_FILE = REPO_ROOT / "workflow/schemas/config.schema.yaml"
 
 
 def deep_merge(base: dict, overlay: dict) -> dict:
@@ -32,12 +39,51 @@ def resolve_config(config: dict, command_line: dict | None = None) -> dict:
     preset = config.get("preset", "paper")
     presets = config.get("presets", {})
     if preset != "paper" and preset not in presets:
-        raise ValueError(
+        raise BadInput(
             f"config.yaml: preset={preset!r} is unknown; expected 'paper' or one of "
             f"{sorted(presets)} (the keys of 'presets')"
         )
     resolved = deep_merge(config, presets[preset]) if preset != "paper" else copy.deepcopy(config)
     return deep_merge(resolved, {k: v for k, v in (command_line or {}).items() if k != "presets"})
+
+
+def read_config(overlays: Sequence[Path | str | dict] = (), command_line: dict | None = None,
+                config_file: Path = CONFIG_FILE, schema_file: Path = SCHEMA_FILE) -> dict:
+    """``config_file`` (config.yaml), then ``overlays`` in order (config files, as ``snakemake --configfile``, or dicts,
+    e.g. a benchmark's ``--set`` values; config.yaml itself among them is skipped, as ``snakemake --configfile
+    config.yaml mine.yaml`` names it), then ``command_line`` (``snakemake --config`` values), with the preset
+    applied by ``resolve_config``; checked against ``schema_file``. A value the schema rejects is a BadInput with
+    ``config_error``'s line. The checks that span several keys belong to the studies:
+    ``revcurse.pipeline.config.load_config`` runs them on this."""
+    base = Path(config_file)
+    typed: dict = {}
+    for overlay in overlays:
+        if isinstance(overlay, dict):
+            typed = deep_merge(typed, overlay)
+        elif Path(overlay).resolve() != base.resolve():
+            typed = deep_merge(typed, yaml.safe_load(Path(overlay).read_text()) or {})
+    typed = deep_merge(typed, command_line or {})
+    config = resolve_config(deep_merge(yaml.safe_load(base.read_text()), typed), typed)
+    error = config_error(config, yaml.safe_load(Path(schema_file).read_text()), command_line)
+    if error:
+        raise BadInput(error)
+    return config
+
+
+def dotted_values(items: Iterable[str]) -> dict:
+    """``key.path=value`` items (values read as YAML, e.g. ``toy.train.steps=500``) as one nested dict: the
+    ``--set`` values of the command lines that load the config."""
+    overlay: dict = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise BadInput(f"--set {item!r}: expected key.path=value")
+        *parents, leaf = key.split(".")
+        node = overlay
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = yaml.safe_load(value)
+    return overlay
 
 
 # Presets whose outputs are a smoke test of the pipeline (small models, few steps), not results:

@@ -35,6 +35,13 @@ def resolve_precision(name: str, device: torch.device) -> str:
     return "bf16" if device.type == "cuda" or cpu_has_bf16_matmul() else "fp32"
 
 
+def device_and_precision(device: str, precision: str) -> tuple[torch.device, str]:
+    """What a job's spec names (``device``: auto | cpu | cuda; ``precision``: auto | fp32 | bf16) as the device it
+    runs on and the arithmetic it runs in there: the one place every toy job resolves both."""
+    resolved = resolve_device(device)
+    return resolved, resolve_precision(precision, resolved)
+
+
 def autocast(precision: str, device: torch.device):
     """bf16 autocast (matmuls in bf16; LayerNorm, softmax, losses and weights in fp32) or nothing."""
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")

@@ -25,7 +25,7 @@ from revcurse.llm.runs import LLM_PACKAGES, check_trained_revision, direction_re
 log = logging.getLogger("revcurse.llm")
 
 
-def tokenizer_command(args) -> None:
+def cmd_tokenizer(args) -> None:
     from revcurse.llm.model.tokenizer import dataset_texts, train_tokenizer
 
     texts = dataset_texts([Path(m) for m in args.manifests])
@@ -35,7 +35,7 @@ def tokenizer_command(args) -> None:
     log.info("stand-in tokenizer: %d tokens from %d texts -> %s", tokenizer.get_vocab_size(), len(texts), args.out)
 
 
-def finetune_command(args) -> None:
+def cmd_finetune(args) -> None:
     """One run, or (a list of specs) its seeds stacked over one frozen base: the same files per run."""
     from accelerate import Accelerator
 
@@ -75,7 +75,7 @@ def finetune_command(args) -> None:
             out.write_text(json.dumps(record, indent=2) + "\n")
 
 
-def evaluate_command(args) -> None:
+def cmd_evaluate(args) -> None:
     from safetensors.torch import load_file
 
     from revcurse.core.devices import resolve_device
@@ -117,7 +117,7 @@ def evaluate_command(args) -> None:
     write_parquet(frame, Path(args.out), {"spec": spec, "train_spec": training["spec"], "provenance": versions})
 
 
-def tables_command(args) -> None:
+def cmd_tables(args) -> None:
     from revcurse.core.io import read_parquets
     from revcurse.llm.tables import SEED_TABLES, seed_level, seed_table_markdown, table1, table1_markdown
 
@@ -148,7 +148,7 @@ def peak_memory_mb(device: torch.device) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def measure_command(args) -> None:
+def cmd_probe(args) -> None:
     from safetensors.torch import load_file
 
     from revcurse.core.devices import resolve_device
@@ -199,7 +199,7 @@ def measure_command(args) -> None:
                       {"spec": spec, "train_spec": training["spec"], "provenance": versions, "excluded_samples": excluded})
 
 
-def figure_command(args) -> None:
+def cmd_probe_figure(args) -> None:
     from revcurse.core.provenance import provenance
     from revcurse.llm.probes.figures import read_probe_tables, render
 
@@ -221,7 +221,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--manifests", nargs="+", required=True)
     p.add_argument("--vocab-size", type=int, required=True)
     p.add_argument("--out", required=True)
-    p.set_defaults(func=tokenizer_command)
+    p.set_defaults(func=cmd_tokenizer)
 
     p = sub.add_parser("finetune", help="fine-tune one (model, dataset direction, seed) run, or stacked seeds")
     p.add_argument("--spec", required=True, help="run spec as JSON, or a JSON list of run specs that differ only "
@@ -229,20 +229,20 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--manifest", required=True, help="the dataset's manifest.json")
     p.add_argument("--out", required=True, nargs="+",
                    help="checkpoints.json of each run, in the specs' order; its checkpoints go next to it")
-    p.set_defaults(func=finetune_command)
+    p.set_defaults(func=cmd_finetune)
 
     p = sub.add_parser("evaluate", help="forward/reverse exact match of every checkpoint of a run")
     p.add_argument("--spec", required=True)
     p.add_argument("--manifest", required=True)
     p.add_argument("--checkpoints", required=True, help="the run's checkpoints.json")
     p.add_argument("--out", required=True, help="predictions .parquet")
-    p.set_defaults(func=evaluate_command)
+    p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("tables", help="Table 1 and Tables 4-6 from prediction files")
     p.add_argument("--inputs", nargs="+", required=True)
     p.add_argument("--out-dir", required=True)
     p.add_argument("--config-hash", required=True)
-    p.set_defaults(func=tables_command)
+    p.set_defaults(func=cmd_tables)
 
     p = sub.add_parser("probe", help="probe every selected checkpoint of one run (revcurse.llm.probes)")
     p.add_argument("measurement", choices=["attention", "dynamics"])
@@ -250,7 +250,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--manifest", required=True, help="the dataset's manifest.json")
     p.add_argument("--checkpoints", required=True, help="the run's checkpoints.json")
     p.add_argument("--out", action="append", required=True, help="TABLE=path.parquet, once per table")
-    p.set_defaults(func=measure_command)
+    p.set_defaults(func=cmd_probe)
 
     p = sub.add_parser("probe-figure", help="Figure 6, 7 or 9 from probe tables")
     p.add_argument("name", choices=["fig6", "fig7", "fig9"])
@@ -260,7 +260,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--pdf", required=True)
     p.add_argument("--csv", required=True)
     p.add_argument("--config-hash", required=True)
-    p.set_defaults(func=figure_command)
+    p.set_defaults(func=cmd_probe_figure)
 
     run_command(parser, argv)
 

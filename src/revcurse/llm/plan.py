@@ -46,6 +46,20 @@ def model_spec(config: dict, model: str) -> ModelSpec:
     return ModelSpec.from_config(model, models[model])
 
 
+def check_llm_config(config: dict) -> None:
+    """The large-model section's rules that span several keys, checked when the config is loaded
+    (revcurse.pipeline.config): every entry of llm.models passes ModelSpec's checks, llm.grid.models names entries
+    of llm.models, and llm.train.stack_seeds suits them (``stacks_seeds``). Raises ValueError naming the keys."""
+    llm = config["llm"]
+    for model in llm["models"]:
+        model_spec(config, model)
+    for model in llm["grid"]["models"]:
+        if model not in llm["models"]:
+            raise ValueError(f"config.yaml: llm.grid.models names {model!r}; expected keys of llm.models "
+                             f"{sorted(llm['models'])}")
+    stacks_seeds(config)
+
+
 def grid_runs(config: dict) -> list[dict]:
     """Every (model, dataset, direction, seed) of ``llm.grid``."""
     grid = config["llm"]["grid"]

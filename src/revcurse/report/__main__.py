@@ -11,7 +11,7 @@ from revcurse.core.cli import run_command
 log = logging.getLogger("revcurse")
 
 
-def fidelity(args) -> None:
+def cmd_fidelity(args) -> None:
     """The paper's printed values next to ours, with a verdict (revcurse.report.fidelity, docs/fidelity.md)."""
     from revcurse.core.provenance import provenance
     from revcurse.report.fidelity import compare, load_paper_values, markdown, read_sources
@@ -46,7 +46,7 @@ def cmd_ship_reference(args) -> None:
     log.info("shipped %d files from %s into %s", len(copied), args.build, args.to)
 
 
-def tables(args) -> None:
+def cmd_tables(args) -> None:
     """One HTML page per table: its Markdown layout rendered, then every row of its CSV (revcurse.report.html)."""
     from revcurse.report.html import page
 
@@ -67,12 +67,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--config-hash", required=True, help="hash of the toy config (as Table 2), a column of the CSV")
     p.add_argument("--csv", required=True)
     p.add_argument("--md", required=True)
-    p.set_defaults(func=fidelity)
+    p.set_defaults(func=cmd_fidelity)
 
     p = sub.add_parser("tables", help="HTML pages of tables for snakemake --report (revcurse.report.html)")
     p.add_argument("--table", nargs=4, action="append", required=True, metavar=("TITLE", "CSV", "MD", "OUT"),
                    help="one page: its title, the CSV, the Markdown file (- for none) and the HTML to write")
-    p.set_defaults(func=tables)
+    p.set_defaults(func=cmd_tables)
 
     p = sub.add_parser("reference-provenance", help="the shipped reference's provenance.json")
     p.add_argument("--benchmarks", required=True, help="the runs' Snakemake benchmark records, <preset>/.../<job>.tsv")

@@ -21,7 +21,7 @@ from revcurse.core.provenance import provenance
 log = logging.getLogger("revcurse")
 
 
-def toy_data(args) -> None:
+def cmd_data(args) -> None:
     from revcurse.data.toy import make_forward_dataset, write_dataset
 
     manifest = write_dataset(make_forward_dataset(args.length), Path(args.out), Path(args.manifest))
@@ -29,7 +29,7 @@ def toy_data(args) -> None:
              manifest["sequences"], manifest["expected_sequences"], manifest["sha256"][:16])
 
 
-def toy_check_data(args) -> None:
+def cmd_check_data(args) -> None:
     """The step before training (rule toy_data_check): the data file passes every check of ``read_dataset`` at
     its L, so a file training would reject stops the run before Snakemake reruns (and first deletes) a model."""
     import hashlib
@@ -43,7 +43,7 @@ def toy_check_data(args) -> None:
     log.info("%s: %d sequences of length %d, every check passed", args.data, len(data.tokens), data.length)
 
 
-def toy_train(args) -> None:
+def cmd_train(args) -> None:
     """Train one or several seeds of one (model, L) stacked; one checkpoint per seed."""
     from revcurse.data.toy import MASK_ID, read_dataset
     from revcurse.toy.train import save_run, save_snapshots, toy_configs, train
@@ -57,12 +57,13 @@ def toy_train(args) -> None:
     if len(shapes) != 1:
         raise SystemExit("train: stacked runs must share everything but the seed")
     model_cfg, train_cfg = toy_configs(specs[0])
-    data = read_dataset(Path(args.data), model_cfg.seq_len).tokens
+    length = specs[0]["length"]
+    data = read_dataset(Path(args.data), length).tokens
     seeds = [s["seed"] for s in specs]
     fingerprint = config_hash(specs)
     resume = outs[0].with_name("resume.pt")
     check_writable(*{path.parent for path in outs + snapshot_outs})
-    log.info("training %s L=%d seeds %s: %s", specs[0]["model"], model_cfg.seq_len, seeds, model_cfg)
+    log.info("training %s L=%d seeds %s: %s", specs[0]["model"], length, seeds, model_cfg)
     state = train(model_cfg, train_cfg, data, seeds, MASK_ID, resume_path=resume, fingerprint=fingerprint)
     versions = provenance()
     for member, (spec, out) in enumerate(zip(specs, outs)):
@@ -73,8 +74,8 @@ def toy_train(args) -> None:
     log.info("wrote %s", ", ".join(map(str, outs + snapshot_outs)))
 
 
-def toy_eval(args) -> None:
-    from revcurse.core.devices import autocast, resolve_device, resolve_precision
+def cmd_evaluate(args) -> None:
+    from revcurse.core.devices import autocast, device_and_precision
     from revcurse.core.progress import Progress
     from revcurse.data.toy import N_LETTERS
     from revcurse.toy.evaluate import DIRECTIONS, success_counts
@@ -82,8 +83,7 @@ def toy_eval(args) -> None:
 
     spec = json.loads(args.spec)
     settings = spec["eval"]
-    device = resolve_device(args.device)
-    precision = resolve_precision(settings.get("precision", "fp32"), device)
+    device, precision = device_and_precision(spec["device"], settings["precision"])
     model, run = load_run(Path(args.model), settings["weights"], device)
     frames = []
     progress = Progress(len(DIRECTIONS) * N_LETTERS * settings["samples_per_letter"])     # generations
@@ -91,7 +91,7 @@ def toy_eval(args) -> None:
         rng = torch.Generator(device=device).manual_seed(derive_seed(spec["seed"], "toy-eval", direction))
         with autocast(precision, device):
             counts = success_counts(model, spec["length"], direction, settings["samples_per_letter"],
-                                    settings["top_k"], settings["unmask_order"], rng, settings.get("batch_size", 2048))
+                                    settings["top_k"], settings["unmask_order"], rng, settings["batch_size"])
         frames.append(counts)
         log.info("%s L=%d seed %d %s: %.2f%%; generations %s", spec["model"], spec["length"], spec["seed"], direction,
                  100 * counts["successes"].sum() / counts["samples"].sum(),
@@ -106,16 +106,15 @@ def toy_eval(args) -> None:
     write_parquet(frame, Path(args.out), {"spec": spec, "train_spec": run["spec"], "provenance": provenance()})
 
 
-def toy_eval_over_training(args) -> None:
+def cmd_evaluate_over_training(args) -> None:
     """Forward/reverse success of a run's snapshots (toy.eval_over_training), raw and EMA weights."""
-    from revcurse.core.devices import autocast, resolve_device, resolve_precision
+    from revcurse.core.devices import autocast, device_and_precision
     from revcurse.toy.evaluate import accuracy_over_training
     from revcurse.toy.train import load_snapshots
 
     spec = json.loads(args.spec)
     settings, decoding = spec["over_training"], spec["eval"]
-    device = resolve_device(args.device)
-    precision = resolve_precision(decoding.get("precision", "fp32"), device)
+    device, precision = device_and_precision(spec["device"], decoding["precision"])
     snapshots = {}
     for weights in settings["weights"]:
         models, run = load_snapshots(Path(args.snapshots), weights, device)
@@ -125,7 +124,7 @@ def toy_eval_over_training(args) -> None:
         frame = accuracy_over_training(snapshots, spec["length"], spec["seed"], settings["every"],
                                        settings["samples_per_letter"], decoding["top_k"], decoding["unmask_order"],
                                        settings["curve_unmask_orders"], settings["unmask_orders"],
-                                       decoding.get("batch_size", 2048))
+                                       decoding["batch_size"])
     frame = frame.assign(
         preset=spec["preset"], model=spec["model"], length=spec["length"], seed=spec["seed"],
         top_k=decoding["top_k"], precision=precision, train_config_hash=run["config_hash"],
@@ -137,10 +136,10 @@ def toy_eval_over_training(args) -> None:
     write_parquet(frame, Path(args.out), {"spec": spec, "train_spec": run["spec"], "provenance": provenance()})
 
 
-def toy_probe(args) -> None:
+def cmd_probe(args) -> None:
     """One measurement of one run (revcurse.toy.probes.MEASUREMENTS), at the snapshots every
     ``spec["every"]`` steps and the last, or at the end, in ``spec["precision"]``."""
-    from revcurse.core.devices import autocast, resolve_device, resolve_precision
+    from revcurse.core.devices import autocast, device_and_precision
     from revcurse.toy.probes import MEASUREMENTS, measure, with_run_columns
     from revcurse.toy.train import every_and_last, load_run, load_snapshots
 
@@ -149,8 +148,7 @@ def toy_probe(args) -> None:
     outs = dict(item.split("=", 1) for item in args.out)
     if sorted(outs) != sorted(names):
         raise SystemExit(f"probe {args.measurement}: --out must name {list(names)}, got {sorted(outs)}")
-    device = resolve_device(args.device)
-    precision = resolve_precision(spec["precision"], device)
+    device, precision = device_and_precision(spec["device"], spec["precision"])
     if source == "final":
         model, run = load_run(Path(args.checkpoint), spec["weights"], device)
         models = [(run["step"], model)]
@@ -174,7 +172,7 @@ def toy_probe(args) -> None:
         log.info("%s: %d rows at steps %s -> %s", name, len(frame), sorted(frame["step"].unique()), outs[name])
 
 
-def toy_figure(args) -> None:
+def cmd_figure(args) -> None:
     from revcurse.toy.figures import read_probes, render
 
     frames = read_probes(args.inputs)
@@ -185,7 +183,7 @@ def toy_figure(args) -> None:
     log.info("%s, plotted values:\n%s", args.figure, table.to_string(max_rows=80))
 
 
-def table2(args) -> None:
+def cmd_table2(args) -> None:
     from revcurse.core.io import read_parquets
     from revcurse.toy.tables import table2 as build_table2
     from revcurse.toy.tables import table2_markdown
@@ -199,7 +197,7 @@ def table2(args) -> None:
     log.info("table 2 from %d runs:\n%s", evals.groupby(["model", "length", "seed"]).ngroups, Path(args.md).read_text())
 
 
-def table2_experiment(args) -> None:
+def cmd_table2_experiment(args) -> None:
     """The Table 2 experiment's cells and verdicts (revcurse.toy.experiment), from the runs' Parquet files."""
     from revcurse.core.io import listed_values, read_parquets
     from revcurse.toy.experiment import experiment, markdown
@@ -215,7 +213,7 @@ def table2_experiment(args) -> None:
     log.info("Table 2 experiment:\n%s", verdicts.to_string(index=False))
 
 
-def toy_training_curves(args) -> None:
+def cmd_training_curves(args) -> None:
     """Accuracy over training (figure) and the decoding-choice table, from the runs' curves."""
     from revcurse.core.io import read_parquets
     from revcurse.plotting import render_figure
@@ -233,7 +231,7 @@ def toy_training_curves(args) -> None:
     log.info("decoding choices:\n%s", Path(args.choices_md).read_text())
 
 
-def compare_presets(args) -> None:
+def cmd_compare_presets(args) -> None:
     """Two presets that differ in one setting, on the same toy cells and seeds (docs/toy.md: "Precision",
     "Choices that move the number")."""
     from revcurse.core.io import read_parquets
@@ -266,42 +264,39 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--length", type=int, required=True)
     p.add_argument("--out", required=True)
     p.add_argument("--manifest", required=True)
-    p.set_defaults(func=toy_data)
+    p.set_defaults(func=cmd_data)
 
     p = sub.add_parser("check-data", help="check a data file at its length before training reads it")
     p.add_argument("--data", required=True)
     p.add_argument("--length", type=int, required=True)
     p.add_argument("--out", required=True, help="a JSON report, written only if every check passes")
-    p.set_defaults(func=toy_check_data)
+    p.set_defaults(func=cmd_check_data)
 
     p = sub.add_parser("train", help="train toy run(s); several --spec/--out pairs are trained stacked")
     p.add_argument("--spec", action="append", required=True, help="run spec as JSON")
     p.add_argument("--data", required=True)
     p.add_argument("--out", action="append", required=True)
     p.add_argument("--snapshots", action="append", help="where to write each run's snapshots (train.snapshot_every)")
-    p.set_defaults(func=toy_train)
+    p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("evaluate", help="forward/reverse success rate of one run")
     p.add_argument("--spec", required=True)
     p.add_argument("--model", required=True)
     p.add_argument("--out", required=True)
-    p.add_argument("--device", default="auto")
-    p.set_defaults(func=toy_eval)
+    p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("evaluate-over-training", help="success rate of one run's snapshots (accuracy over training)")
     p.add_argument("--spec", required=True)
     p.add_argument("--snapshots", required=True)
     p.add_argument("--out", required=True)
-    p.add_argument("--device", default="auto")
-    p.set_defaults(func=toy_eval_over_training)
+    p.set_defaults(func=cmd_evaluate_over_training)
 
     p = sub.add_parser("probe", help="probe one toy run (revcurse.toy.probes)")
     p.add_argument("measurement", choices=sorted(MEASUREMENTS))
     p.add_argument("--spec", required=True, help="probe spec as JSON")
     p.add_argument("--checkpoint", required=True, help="snapshots.pt, or model.pt for reverse_positions")
     p.add_argument("--out", action="append", required=True, metavar="PROBE=PATH", help="one per probe table")
-    p.add_argument("--device", default="auto")
-    p.set_defaults(func=toy_probe)
+    p.set_defaults(func=cmd_probe)
 
     p = sub.add_parser("figure", help="one toy figure from probe Parquet files (revcurse.toy.figures)")
     p.add_argument("figure", help="a key of revcurse.toy.figures.FIGURES, e.g. fig3")
@@ -311,7 +306,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--pdf", required=True)
     p.add_argument("--csv", required=True, help="the plotted values")
     p.add_argument("--config-hash", required=True)
-    p.set_defaults(func=toy_figure)
+    p.set_defaults(func=cmd_figure)
 
     p = sub.add_parser("table2", help="aggregate toy evaluations into Table 2")
     p.add_argument("--inputs", nargs="+", required=True, help="eval.parquet files: the final rows")
@@ -319,7 +314,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--csv", required=True)
     p.add_argument("--md", required=True)
     p.add_argument("--config-hash", required=True)
-    p.set_defaults(func=table2)
+    p.set_defaults(func=cmd_table2)
 
     p = sub.add_parser("training-curves", help="accuracy over training figure and decoding-choice table")
     p.add_argument("--inputs", nargs="+", required=True, help="accuracy_over_training.parquet files")
@@ -329,7 +324,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--choices-csv", required=True)
     p.add_argument("--choices-md", required=True)
     p.add_argument("--config-hash", required=True)
-    p.set_defaults(func=toy_training_curves)
+    p.set_defaults(func=cmd_training_curves)
 
     p = sub.add_parser("compare-presets", help="two presets differing in one setting, on the same cells and seeds")
     p.add_argument("--baseline", required=True, help="e.g. paper_fp32")
@@ -343,7 +338,7 @@ def main(argv: list[str] | None = None) -> None:
                    "the best over training of each direction")
     p.add_argument("--csv", required=True)
     p.add_argument("--md", required=True)
-    p.set_defaults(func=compare_presets)
+    p.set_defaults(func=cmd_compare_presets)
 
     p = sub.add_parser("table2-experiment", help="the Table 2 experiment's cells and verdicts (docs/toy.md)")
     p.add_argument("--evals", nargs="+", required=True, help="eval.parquet files of the candidates' MDM runs")
@@ -352,7 +347,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--csv", required=True, help="every cell")
     p.add_argument("--verdicts-csv", required=True)
     p.add_argument("--md", required=True)
-    p.set_defaults(func=table2_experiment)
+    p.set_defaults(func=cmd_table2_experiment)
 
     run_command(parser, argv)
 

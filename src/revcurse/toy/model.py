@@ -150,10 +150,10 @@ def member_dropout(x: torch.Tensor, p: float, rng: Sequence[torch.Generator] | N
 
 
 # ---------------------------------------------------------------- RoPE
-def rope_tables(seq_len: int, head_dim: int, base: float, device=None) -> tuple[torch.Tensor, torch.Tensor]:
+def rope_tables(length: int, head_dim: int, base: float, device=None) -> tuple[torch.Tensor, torch.Tensor]:
     """cos/sin of angle pos·θ_i, θ_i = base^(−2i/head_dim), laid out for ``rotate_half``."""
     inv_freq = base ** (-torch.arange(0, head_dim, 2, dtype=torch.float64, device=device) / head_dim)
-    angles = torch.arange(seq_len, dtype=torch.float64, device=device)[:, None] * inv_freq[None, :]
+    angles = torch.arange(length, dtype=torch.float64, device=device)[:, None] * inv_freq[None, :]
     angles = torch.cat([angles, angles], dim=-1)               # pairs (i, i + head_dim/2)
     return angles.cos().float(), angles.sin().float()
 

@@ -14,7 +14,7 @@ def toy_model_fields(config: dict, model: str) -> dict:
 
 
 def check_toy_config(config: dict) -> None:
-    """The toy section's rules that span several keys, checked when the config is read (workflow/rules/common.smk),
+    """The toy section's rules that span several keys, checked when the config is loaded (revcurse.pipeline.config),
     before any job: every model of toy.models passes ModelConfig's and TrainConfig's own checks (e.g. d_model
     divisible by n_heads), toy.eval.top_k is at most the vocabulary, the attention-only study names models of
     toy.models, and what reads snapshots reads them at steps that have one. Raises ValueError naming the keys."""
@@ -53,8 +53,9 @@ def toy_train_spec(config: dict, model: str, length: int, seed: int) -> dict:
 
 
 def toy_eval_spec(config: dict, model: str, length: int, seed: int) -> dict:
+    """An evaluation job's spec: the run, toy.eval (its precision included), and the device the run trained on."""
     return {"preset": config["preset"], "model": model, "length": length, "seed": seed,
-            "eval": config["toy"]["eval"]}
+            "eval": config["toy"]["eval"], "device": config["toy"]["train"]["device"]}
 
 
 def toy_eval_over_training_spec(config: dict, model: str, length: int, seed: int) -> dict:
@@ -62,8 +63,10 @@ def toy_eval_over_training_spec(config: dict, model: str, length: int, seed: int
     return {**toy_eval_spec(config, model, length, seed), "over_training": config["toy"]["eval_over_training"]}
 
 
-def toy_probe_spec(config: dict, study: str, model: str, length: int, seed: int) -> dict:
-    """A probe job's spec: the run, the weights Table 2 evaluates, and toy.probes' snapshot schedule and arithmetic."""
+def toy_probe_spec(config: dict, study: str, model: str, length: int, seed: int, device: str | None = None) -> dict:
+    """A probe job's spec: the run, the weights Table 2 evaluates, toy.probes' snapshot schedule and arithmetic, and
+    the device: ``device``, or the one the run trained on (toy.train.device)."""
     probes = config["toy"]["probes"]
     return {"preset": config["preset"], "study": study, "model": model, "length": length, "seed": seed,
-            "weights": config["toy"]["eval"]["weights"], "every": probes["every"], "precision": probes["precision"]}
+            "weights": config["toy"]["eval"]["weights"], "every": probes["every"], "precision": probes["precision"],
+            "device": device or config["toy"]["train"]["device"]}

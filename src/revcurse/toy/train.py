@@ -22,7 +22,7 @@ from typing import Callable, Sequence
 import torch
 import torch.nn.functional as F
 
-from revcurse.core.devices import autocast, resolve_device, resolve_precision
+from revcurse.core.devices import autocast, device_and_precision
 from revcurse.core.io import load_checkpoint
 from revcurse.toy.model import ModelConfig, ToyTransformer
 
@@ -40,13 +40,13 @@ class TrainConfig:
     warmup_steps: int
     grad_clip: float
     weight_decay: float
+    device: str                         # auto | cpu | cuda
+    precision: str                      # auto | fp32 | bf16
     ema_decay: float | None = None
     ema_warmup: bool = True
     checkpoint_every: int = 250
     log_every: int = 100
     snapshot_every: int | None = None   # None: no snapshots
-    device: str = "auto"
-    precision: str = "fp32"
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -234,7 +234,7 @@ def train(
     picked up again if it exists and its ``fingerprint`` matches. ``callbacks`` run
     after every step (probes, or a test simulating a kill).
     """
-    device = resolve_device(train_cfg.device)
+    device, precision = device_and_precision(train_cfg.device, train_cfg.precision)
     init_rng = [torch.Generator().manual_seed(int(s)) for s in seeds]
     model = ToyTransformer(model_cfg, ensemble=len(seeds), init_rng=init_rng).to(device)
     rng = [torch.Generator(device=device).manual_seed(int(s)) for s in seeds]
@@ -248,7 +248,6 @@ def train(
         state.take_snapshot()
 
     data = data.to(device)
-    precision = resolve_precision(train_cfg.precision, device)
     log.info("device %s, precision %s (toy.train.precision: %s), %d threads", device, precision,
              train_cfg.precision, torch.get_num_threads())
     model.train()

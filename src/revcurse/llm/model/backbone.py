@@ -237,7 +237,7 @@ def load_backbone(spec: ModelSpec, device: torch.device, seed: int, tokenizer_pa
         raise ValueError(f"{source}: the model's input embeddings have {rows} rows, but the special-token ids are "
                          f"{ids}; expected ids below {rows} (config.yaml: llm.models.{spec.name}.mask_token_id, or "
                          f"the tokenizer)")
-    model.to(device=device, dtype=DTYPES[spec.dtype])
+    model.to(device=device, dtype=DTYPES[spec.precision])
     backbone = Backbone(spec, model, tokenizer, pad, eos, frozenset([eos, pad, *generation_eos]), mask,
                         weights_revision(spec))
     try:
@@ -328,4 +328,4 @@ def _load_model(spec: ModelSpec, path: Path) -> torch.nn.Module:
     # transformers renamed the keyword in 4.56; the remote-code env pins an older release.
     major, minor = (int(part) for part in transformers.__version__.split(".")[:2])
     dtype_keyword = "dtype" if (major, minor) >= (4, 56) else "torch_dtype"
-    return auto_class.from_pretrained(path, trust_remote_code=spec.remote_code, **{dtype_keyword: DTYPES[spec.dtype]})
+    return auto_class.from_pretrained(path, trust_remote_code=spec.remote_code, **{dtype_keyword: DTYPES[spec.precision]})

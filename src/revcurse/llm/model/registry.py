@@ -45,7 +45,7 @@ class ModelSpec:
     lora_targets: tuple[str, ...]    # module names LoRA wraps (the attention projections)
     train_base: bool                 # also train the base weights (stand-ins, from scratch)
     learning_rates: dict[str, float] # per dataset, with a "default"
-    dtype: str                       # fp32 | bf16 | fp16
+    precision: str                   # fp32 | bf16 | fp16: the weights' dtype
     revision: str | None = None      # real models: the pinned commit of the hub repository
     chat_template: bool = False      # wrap every prompt in the tokenizer's chat template (docs/llm.md)
     position_ids: str = "index"      # index: the sequence index; visible: count visible tokens (Dream)
@@ -88,7 +88,7 @@ class ModelSpec:
             lora_targets=tuple(entry["lora_targets"]),
             train_base=entry.get("train_base", False),
             learning_rates=dict(entry["lr"]),
-            dtype=entry.get("dtype", "fp32"),
+            precision=entry["precision"],
             revision=entry.get("revision"),
             chat_template=entry.get("chat_template", False),
             position_ids=entry.get("position_ids", "index"),
