@@ -77,6 +77,8 @@ def rule_envs():
         for _, name, body in RULE.findall(rule_file.read_text()):
             if name == "paper_preset_output":        # runs nothing: it stops the run with a message
                 continue
+            if not re.search(r"^\s+(shell|run|script):", body, re.M):   # a target that only gathers inputs
+                continue
             match = CONDA_DIRECTIVE.search(body)
             conda = match.group(1).strip() if match else None
             yield pytest.param(rule_file, ENV_NAMES.get(conda, conda), id=f"{rule_file.stem}:{name or 'loop'}")
