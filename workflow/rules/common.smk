@@ -12,7 +12,7 @@ from revcurse.pipeline.config import load_config
 configfile: "config.yaml"
 
 
-# Every rule sees the config as the command lines and benchmarks load it (revcurse.pipeline.config): config.yaml
+# The rules see the config as the command lines and benchmarks load it (revcurse.pipeline.config): config.yaml
 # (the file `configfile:` names), the preset, then what the command line set (--configfile files, then --config),
 # so a typed value wins over the preset. A bad value stops the run here, before any job, in one line naming the key.
 _load = lambda command_line: load_config(workflow.config_settings.configfiles or [], command_line, Path("config.yaml"),
