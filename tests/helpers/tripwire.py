@@ -1,4 +1,4 @@
-"""The toy training tripwire (tests/toy/test_tripwire.py): the first steps of the MDM at L = 10, seed 0, built
+"""The toy training tripwire (tests/toy/test_tripwire.py): the first steps of a model at L = 10, seed 0, built
 as the workflow builds it, with every step's loss and gradient norm and a digest of the weights at the last
 step, against the values stored in tests/toy/tripwire/ (written by tests/toy/tripwire/make_values.py)."""
 from __future__ import annotations
@@ -19,7 +19,7 @@ from revcurse.report.reference import machine
 from revcurse.toy.specs import toy_train_spec
 
 VALUES = Path(__file__).resolve().parents[1] / "toy/tripwire"
-MODEL, LENGTH, SEED, STEPS = "mdm", 10, 0, 30
+LENGTH, SEED, STEPS = 10, 0, 30
 
 
 def workflow_config(precision: str) -> dict:
@@ -32,12 +32,15 @@ def reference_config(preset: str) -> dict:
     return load_config([REPO_ROOT / "reference/paper/config.yaml"], {"preset": preset})
 
 
-# Case name -> the resolved config it runs: the workflow's defaults and the shipped reference's presets.
+# Case name -> (model, the resolved config it runs): the workflow's defaults and the shipped reference's presets,
+# among them both models of the Table 2 experiment's rerun (docs/toy.md, "The Table 2 experiment", stage C).
 CASES = {
-    "config_yaml_fp32": lambda: workflow_config("fp32"),
-    "config_yaml_bf16": lambda: workflow_config("bf16"),
-    "paper_bf16": lambda: reference_config("paper_bf16"),
-    "paper_fp32": lambda: reference_config("paper_fp32"),
+    "config_yaml_fp32": ("mdm", lambda: workflow_config("fp32")),
+    "config_yaml_bf16": ("mdm", lambda: workflow_config("bf16")),
+    "paper_bf16": ("mdm", lambda: reference_config("paper_bf16")),
+    "paper_fp32": ("mdm", lambda: reference_config("paper_fp32")),
+    "table2_init_radd": ("mdm", lambda: reference_config("table2_init_radd")),
+    "table2_init_radd_arm": ("arm", lambda: reference_config("table2_init_radd")),
 }
 
 
@@ -60,9 +63,10 @@ class _Stop(Exception):
     pass
 
 
-def short_run(config: dict, steps: int = STEPS) -> dict:
-    """The cell's run, as `python -m revcurse.toy train` makes it (spec, configs, data file), stopped after ``steps``."""
-    spec = toy_train_spec(config, MODEL, LENGTH, SEED)
+def short_run(case: str, steps: int = STEPS) -> dict:
+    """The case's run, as `python -m revcurse.toy train` makes it (spec, configs, data file), stopped after ``steps``."""
+    model, config = CASES[case]
+    spec = toy_train_spec(config(), model, LENGTH, SEED)
     # Every step's loss logged (logging changes no arithmetic); on the CPU, where the stored values were made.
     spec["train"] = {**spec["train"], "log_every": 1, "device": "cpu"}
     model_cfg, train_cfg = toy_train.toy_configs(spec)
@@ -96,7 +100,7 @@ def stored(case: str) -> dict:
 
 
 def make_values(case: str) -> dict:
-    return {"case": case, "steps": STEPS, "machine": this_machine(), **short_run(CASES[case]())}
+    return {"case": case, "steps": STEPS, "machine": this_machine(), **short_run(case)}
 
 
 def other_machine(values: dict) -> str | None:
@@ -129,7 +133,8 @@ def mismatch(values: dict, got: dict) -> str | None:
                      for k in values["spec"][section].keys() | got["spec"][section].keys()
                      if values["spec"][section].get(k) != got["spec"][section].get(k))
     settings = f"settings changed since: {', '.join(changed)}" if changed else "same settings"
-    return (f"The toy training arithmetic changed: {values['case']} (MDM, L = {LENGTH}, seed {SEED}; {settings}) "
+    return (f"The toy training arithmetic changed: {values['case']} ({values['spec']['model'].upper()}, L = {LENGTH}, "
+            f"seed {SEED}; {settings}) "
             f"first differs at {found}. Runs made by the code that stored the values (`git log tests/toy/tripwire/`) "
             "no longer regenerate bit for bit; the shipped reference's runs name their code in their Parquet files "
             "(reference/paper/runs/). If the change is deliberate, rerun `python tests/toy/tripwire/make_values.py` "

@@ -22,7 +22,7 @@ def stored_here(case: str) -> dict:
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_training_arithmetic_is_unchanged(case):
     values = stored_here(case)
-    problem = mismatch(values, short_run(CASES[case]()))
+    problem = mismatch(values, short_run(case))
     assert problem is None, problem
 
 
@@ -36,7 +36,7 @@ def test_a_one_ulp_change_to_the_loss_trips_it(monkeypatch):
         return loss + (torch.nextafter(loss.detach(), torch.full_like(loss, math.inf)) - loss.detach())
 
     monkeypatch.setattr(toy_train, "training_loss", one_ulp_up)
-    problem = mismatch(values, short_run(CASES["paper_bf16"]()))
+    problem = mismatch(values, short_run("paper_bf16"))
     assert problem is not None and "training arithmetic changed" in problem and "at step 1:" in problem, problem
 
 
@@ -45,5 +45,5 @@ def test_the_old_gradient_norm_order_trips_it(monkeypatch):
     (train.clip_member_grad_norms adds them with `sum`), as the shipped reference's code did."""
     values = stored_here("paper_bf16")
     monkeypatch.setattr(toy_train, "sum", lambda terms: torch.stack(list(terms)).sum(0), raising=False)
-    problem = mismatch(values, short_run(CASES["paper_bf16"]()))
+    problem = mismatch(values, short_run("paper_bf16"))
     assert problem is not None and "gradient norm" in problem, problem
