@@ -5,7 +5,7 @@
 #   nohup bash reference/paper/table2_experiment.sh A > reference/paper/table2_A.log 2>&1 &
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-stage=${1:?usage: table2_experiment.sh A|B}
+stage=${1:?usage: table2_experiment.sh A|B|C}
 candidates="table2_init_radd table2_init_radd_normal_embedding table2_init_pytorch table2_init_gpt2 table2_control"
 
 run() {  # run <preset> <model> <L> <seed>: one run's final evaluation and accuracy over training
@@ -24,6 +24,9 @@ case $stage in
      for p in paper_bf16_init_pytorch table2_stuck_loss_sum table2_stuck_no_attention_bias table2_stuck_fp32; do
        jobs+=("$p mdm 40 0")
      done ;;
+  C) selected=${STAGE_C_CANDIDATE:?the candidate the rule selects}   # the MDM's other lengths, then the ARM
+     for L in 10 30; do for s in 0 1 2 3 4; do jobs+=("$selected mdm $L $s"); done; done
+     for s in 0 1 2 3 4; do for L in 10 20 30 40; do jobs+=("$selected arm $L $s"); done; done ;;
   *) echo "unknown stage $stage" >&2; exit 2 ;;
 esac
 
