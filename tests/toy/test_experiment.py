@@ -6,7 +6,7 @@ from helpers import workflow
 from revcurse.core.paths import run_dir
 
 from revcurse.toy.experiment import (CHOICES, compatibility, experiment, forward_reverse_correlation, markdown,
-                                     paper_mdm_cells)
+                                     paper_mdm_cells, stuck_seed, stuck_seed_markdown, summary)
 
 PAPER_VALUES = "resources/paper_values.yaml"
 
@@ -57,7 +57,10 @@ def test_a_candidate_like_the_paper_passes_stage_a_and_one_like_the_reference_fa
     assert "3 of 5 seeds learn" in stage_a.loc["table2_unlearned", "why"]
     assert stage_a.loc["table2_partial", "verdict"] == "incomplete"
     full = verdicts[verdicts["rule"].str.startswith("Table 2")].set_index("preset")
-    assert (full["verdict"] == "incomplete").all()              # only L = 20 ran
+    # Only L = 20 ran: a failure there fails the whole rule, whatever the other lengths do.
+    assert full["verdict"].to_dict() == {"table2_like_paper": "incomplete", "table2_like_ours": "fails",
+                                         "table2_unlearned": "fails", "table2_partial": "incomplete"}
+    assert "needs 5 seeds at L = [10, 30, 40]" in full.loc["table2_like_paper", "why"]
     reverse = table[(table["preset"] == "table2_unlearned") & (table["choice"] == "table2")
                     & (table["direction"] == "reverse")].iloc[0]
     assert reverse["learned_seeds"] == 3 and reverse["mean_pct"] == pytest.approx(np.mean([52.0, 58.0, 54.0]), abs=0.05)
@@ -66,6 +69,41 @@ def test_a_candidate_like_the_paper_passes_stage_a_and_one_like_the_reference_fa
     assert rho < -0.5            # like_paper's lower forward goes with its higher reverse
     report = markdown(table, verdicts, per_run)
     assert "### table2_like_paper, L = 20" in report and "| table2_like_ours" in report
+
+
+def test_a_length_still_running_fails_the_rule_once_too_few_seeds_can_learn():
+    """table2_init_radd at L = 40 after four seeds, one learned: at most 2 of 5 can learn, so it fails already."""
+    evals, curves = (pd.concat(frames) for frames in zip(
+        runs("table2_radd", [99.9, 99.8, 99.9, 99.7, 99.9], [5.0, 6.0, 4.0, 5.0, 6.0], length=20),
+        runs("table2_radd", [0.6, 74.0, 0.2, 99.9], [0.0, 89.0, 0.1, 1.8], length=40)))
+    table, verdicts, _ = experiment(evals, curves, PAPER_VALUES)
+    full = verdicts.set_index("rule").loc["Table 2 (every L)"]
+    assert full["verdict"] == "fails" and "L = 40: 1 of 4 seeds learn (at most 2 of 5)" in full["why"]
+    assert "| 1 / 4             | 99.9 (n = 1) " in summary(table, verdicts)      # one learned seed: no interval
+
+
+def stuck_runs(**forward_by_preset: float):
+    """One L = 40 seed-0 run per preset with this final forward success (and its losses: 1.0 minus it)."""
+    frames = [runs(preset, [fwd], [fwd / 2], length=40) for preset, fwd in forward_by_preset.items()]
+    evals, curves = (pd.concat(parts) for parts in zip(*frames))
+    losses = pd.DataFrame([{"preset": p, "step": step, "loss": 1.0 - fwd / 100}
+                           for p, fwd in forward_by_preset.items() for step in range(100, 3001, 100)])
+    return evals, curves, losses
+
+
+def test_the_stuck_seed_reading_names_the_changes_that_free_it():
+    runs_, reading = stuck_seed(*stuck_runs(table2_stuck_fp32=1.0, paper_bf16_init_pytorch=0.5,
+                                             table2_stuck_no_attention_bias=98.0))
+    assert runs_["change"].tolist()[0] == "none" and set(runs_["change"]) == {"none", "fp32", "no_attention_bias"}
+    assert "stays stuck; 1 of 2 single changes make it learn (no_attention_bias)" in reading
+    freed = runs_.set_index("change").loc["no_attention_bias"]
+    assert freed["forward_pct_step_3000"] == pytest.approx(98.0, abs=0.05) and freed["forward_pct_step_0"] == 0
+    assert freed["loss_last_500_steps"] == pytest.approx(0.02)
+    assert "| none" in stuck_seed_markdown(runs_, reading)
+    assert "earlier arithmetic" in stuck_seed(*stuck_runs(paper_bf16_init_pytorch=99.0, table2_stuck_fp32=1.0))[1]
+    assert "no single change" in stuck_seed(*stuck_runs(paper_bf16_init_pytorch=0.5, table2_stuck_fp32=1.0))[1]
+    with pytest.raises(ValueError, match="expected one unchanged run"):
+        stuck_seed(*stuck_runs(table2_stuck_fp32=1.0))
 
 
 @pytest.mark.workflow

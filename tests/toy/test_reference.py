@@ -61,12 +61,24 @@ def test_the_reference_outputs_are_shipped(name):
     assert (REFERENCE / name).stat().st_size > 0
 
 
-def test_the_readme_shows_the_shipped_table2_beside_the_papers():
-    from revcurse.report.reference import README_END, README_START, readme_table2
+def readme_block(readme: Path, name: str) -> str:
+    from revcurse.report.reference import readme_markers
 
-    readme = (REFERENCE.parents[1] / "README.md").read_text()
-    block = readme[readme.index(README_START) + len(README_START):readme.index(README_END)]
-    assert block.strip() == readme_table2(pd.read_csv(REFERENCE / "fidelity.csv")).strip()
+    start, end = readme_markers(name)
+    text = readme.read_text()
+    return text[text.index(start) + len(start):text.index(end)].strip()
+
+
+def test_the_readme_shows_the_shipped_table2_beside_the_papers():
+    from revcurse.report.reference import readme_table2
+
+    block = readme_block(REFERENCE.parents[1] / "README.md", "reference-table2")
+    assert block == readme_table2(pd.read_csv(REFERENCE / "fidelity.csv")).strip()
+
+
+def test_the_reference_readme_shows_the_table2_experiments_summary():
+    summary = (REFERENCE / "table2_experiment_summary.md").read_text().strip()
+    assert "| candidate " in summary and readme_block(REFERENCE / "README.md", "table2-experiment") == summary
 
 
 @pytest.mark.workflow
@@ -97,7 +109,8 @@ def test_one_command_plans_every_shipped_table_from_the_shipped_runs(reference_w
     """`snakemake reference` rebuilds every shipped table from reference/paper/runs/ alone: no training, no probe."""
     counts = workflow.job_counts(workflow.snakemake("-n", "reference", *REFERENCE_CALL, cwd=reference_workdir))
     assert counts == {"reference_table2": 1, "reference_training_curves": 1, "reference_comparison": 4,
-                      "reference_fidelity": 1, "reference_table2_experiment": 1, "reference_provenance": 1,
+                      "reference_fidelity": 1, "reference_table2_experiment": 1, "reference_stuck_seed": 1,
+                      "reference_provenance": 1,
                       "theory_table3": 1, "reference": 1}
 
 

@@ -118,8 +118,10 @@ def all_targets():
     )
 
 
-# The shipped reference (reference.smk): copies of the runs' Parquet files under reference/paper/runs/.
+# The shipped reference (reference.smk): copies of the runs' Parquet files under reference/paper/runs/, and
+# the Table 2 experiment's stuck-seed runs under reference/paper/stuck_seed/.
 REFERENCE_RUNS = "reference/paper/runs"
+STUCK_SEED_RUNS = "reference/paper/stuck_seed"
 
 
 def shipped_runs():
@@ -141,4 +143,14 @@ def experiment_files(name):
         raise ValueError(f"the Table 2 experiment's tables: no run of a table2_* preset under {REFERENCE_RUNS}/; "
                          "make them (reference/paper/README.md, \"The Table 2 experiment\") and copy their Parquet "
                          f"files there")
+    return files
+
+
+def stuck_seed_files(name):
+    """``name`` of the shipped stuck-seed runs (STUCK_SEED_RUNS/<preset>/toy/mdm/L40/seed0/)."""
+    pattern = run_dir("{preset}", "toy", "mdm", 40, 0, root=STUCK_SEED_RUNS)
+    files = expand(f"{pattern}/{name}", preset=glob_wildcards(f"{pattern}/eval.parquet").preset)
+    if not files:
+        raise ValueError(f"the Table 2 experiment's stuck seed: no run under {STUCK_SEED_RUNS}/; make them "
+                         "(reference/paper/README.md, \"The Table 2 experiment\", stage B) and copy their Parquet files there")
     return files

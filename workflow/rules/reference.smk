@@ -136,6 +136,7 @@ rule reference_table2_experiment:
         csv=f"{REFERENCE_BUILD}/table2_experiment.csv",
         verdicts=f"{REFERENCE_BUILD}/table2_experiment_verdicts.csv",
         md=f"{REFERENCE_BUILD}/table2_experiment.md",
+        summary=f"{REFERENCE_BUILD}/table2_experiment_summary.md",
     log:
         f"{LOG_DIR}/reference/table2_experiment.log",
     conda:
@@ -143,7 +144,27 @@ rule reference_table2_experiment:
     shell:
         "python -m revcurse.toy table2-experiment --evals {input.evals} --curves {input.curves} "
         "--paper-values {input.paper_values} --csv {output.csv} --verdicts-csv {output.verdicts} --md {output.md} "
-        "> {log} 2>&1"
+        "--summary-md {output.summary} > {log} 2>&1"
+
+
+# Stage B's stuck seed (docs/toy.md, "The Table 2 experiment"): paper_bf16_init_pytorch's MDM at L = 40, seed 0,
+# unchanged and under one change at a time, shipped apart from runs/ (its unchanged run shares a preset and cell
+# with a reference run of another code version) with its loss curves, read from the checkpoints when shipped.
+rule reference_stuck_seed:
+    input:
+        evals=lambda wildcards: stuck_seed_files("eval.parquet"),
+        curves=lambda wildcards: stuck_seed_files("accuracy_over_training.parquet"),
+        losses=f"{STUCK_SEED_RUNS}/loss_curves.parquet",
+    output:
+        csv=f"{REFERENCE_BUILD}/stuck_seed.csv",
+        md=f"{REFERENCE_BUILD}/stuck_seed.md",
+    log:
+        f"{LOG_DIR}/reference/stuck_seed.log",
+    conda:
+        ENV_ANALYSIS
+    shell:
+        "python -m revcurse.toy stuck-seed --evals {input.evals} --curves {input.curves} --losses {input.losses} "
+        "--csv {output.csv} --md {output.md} > {log} 2>&1"
 
 
 rule reference_provenance:
@@ -173,6 +194,7 @@ rule reference:
         expand(rules.reference_comparison.output, name=REFERENCE_COMPARISONS),
         rules.reference_fidelity.output,
         rules.reference_table2_experiment.output,
+        rules.reference_stuck_seed.output,
         rules.reference_provenance.output,
     output:
         touch(f"{REFERENCE_BUILD}.shipped"),

@@ -45,8 +45,9 @@ def write_provenance(out: Path, benchmarks: Path, config_hashes: dict[str, str])
     return record
 
 
-README_START = "<!-- reference-table2:start (written by workflow/rules/reference.smk) -->"
-README_END = "<!-- reference-table2:end -->"
+# Blocks of a README written by the reference build, between these markers (name: reference-table2, table2-experiment).
+def readme_markers(name: str) -> tuple[str, str]:
+    return f"<!-- {name}:start (written by workflow/rules/reference.smk) -->", f"<!-- {name}:end -->"
 
 
 def readme_table2(fidelity: pd.DataFrame) -> str:
@@ -69,15 +70,16 @@ def readme_table2(fidelity: pd.DataFrame) -> str:
             "(`reference/paper/fidelity.md`, `docs/fidelity.md`).\n\n" + wide.reset_index().to_markdown(index=False))
 
 
-def write_readme_block(readme: Path, block: str) -> None:
+def write_readme_block(readme: Path, name: str, block: str) -> None:
+    start_marker, end_marker = readme_markers(name)
     text = readme.read_text()
-    start, end = text.index(README_START) + len(README_START), text.index(README_END)
+    start, end = text.index(start_marker) + len(start_marker), text.index(end_marker)
     readme.write_text(text[:start] + "\n" + block + "\n" + text[end:])
 
 
 def ship(build: Path, to: Path, readme: Path) -> list[Path]:
-    """Copy every file built under ``build`` into ``to`` (same relative paths) and write the README's Table 2
-    block from the built fidelity report. The last step of the reference build: a file written into the tree
+    """Copy every file built under ``build`` into ``to`` (same relative paths), write the README's Table 2
+    block from the built fidelity report and ``to``/README.md's Table 2 experiment block from its summary. The last step of the reference build: a file written into the tree
     earlier would make the later jobs' code version '-dirty'. Returns the files copied."""
     copied = []
     for source in sorted(p for p in build.rglob("*") if p.is_file()):
@@ -85,5 +87,6 @@ def ship(build: Path, to: Path, readme: Path) -> list[Path]:
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source, target)
         copied.append(target)
-    write_readme_block(readme, readme_table2(pd.read_csv(build / "fidelity.csv")))
+    write_readme_block(readme, "reference-table2", readme_table2(pd.read_csv(build / "fidelity.csv")))
+    write_readme_block(to / "README.md", "table2-experiment", (build / "table2_experiment_summary.md").read_text())
     return copied

@@ -200,7 +200,7 @@ def cmd_table2(args) -> None:
 def cmd_table2_experiment(args) -> None:
     """The Table 2 experiment's cells and verdicts (revcurse.toy.experiment), from the runs' Parquet files."""
     from revcurse.core.io import listed_values, read_parquets
-    from revcurse.toy.experiment import experiment, markdown
+    from revcurse.toy.experiment import experiment, markdown, summary
 
     evals = read_parquets(args.evals)
     table, verdicts, runs = experiment(evals, read_parquets(args.curves), args.paper_values)
@@ -210,7 +210,40 @@ def cmd_table2_experiment(args) -> None:
     table.assign(**stamp).to_csv(args.csv, index=False, float_format="%.4f")
     verdicts.assign(**stamp).to_csv(args.verdicts_csv, index=False, float_format="%.4f")
     Path(args.md).write_text(markdown(table, verdicts, runs))
+    Path(args.summary_md).write_text(summary(table, verdicts) + "\n")
     log.info("Table 2 experiment:\n%s", verdicts.to_string(index=False))
+
+
+def training_losses(args) -> pd.DataFrame:
+    """The runs' logged training losses: from their checkpoints (--models, also written to --write-losses if given)
+    or from Parquet written so earlier (--losses), for runs whose checkpoints are not shipped."""
+    from revcurse.core.io import read_parquets
+    from revcurse.toy.tables import loss_curves
+
+    if not args.models:
+        return read_parquets(args.losses)
+    losses = loss_curves(args.models)
+    if args.write_losses:
+        losses.to_parquet(args.write_losses, index=False)
+    return losses
+
+
+def add_loss_arguments(p: argparse.ArgumentParser) -> None:
+    losses = p.add_mutually_exclusive_group(required=True)
+    losses.add_argument("--models", nargs="+", help="model.pt files of the same runs: their loss curves")
+    losses.add_argument("--losses", nargs="+", help="Parquet files of their loss curves (as --write-losses writes)")
+    p.add_argument("--write-losses", help="where to write the loss curves read from --models (Parquet)")
+
+
+def cmd_stuck_seed(args) -> None:
+    """Stage B's stuck seed, unchanged and under one change at a time (revcurse.toy.experiment.stuck_seed)."""
+    from revcurse.core.io import read_parquets
+    from revcurse.toy.experiment import stuck_seed, stuck_seed_markdown
+
+    runs, reading = stuck_seed(read_parquets(args.evals), read_parquets(args.curves), training_losses(args))
+    runs.assign(code_version_of_table=provenance()["code_version"]).to_csv(args.csv, index=False, float_format="%.4f")
+    Path(args.md).write_text(stuck_seed_markdown(runs, reading))
+    log.info("stuck seed: %s", reading)
 
 
 def cmd_training_curves(args) -> None:
@@ -235,12 +268,10 @@ def cmd_compare_presets(args) -> None:
     """Two presets that differ in one setting, on the same toy cells and seeds (docs/toy.md: "Precision",
     "Choices that move the number")."""
     from revcurse.core.io import read_parquets
-    from revcurse.toy.tables import UNLEARNED_BELOW_FORWARD_PCT, loss_curves, preset_comparison
+    from revcurse.toy.tables import UNLEARNED_BELOW_FORWARD_PCT, preset_comparison
 
     evals = read_parquets(args.evals)
-    losses = loss_curves(args.models) if args.models else read_parquets(args.losses)
-    if args.write_losses:
-        losses.to_parquet(args.write_losses, index=False)
+    losses = training_losses(args)
     curves = read_parquets(args.curves) if args.curves else None
     table = preset_comparison(evals, losses, args.baseline, args.variant, curves)
     if table.empty:
@@ -330,10 +361,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--baseline", required=True, help="e.g. paper_fp32")
     p.add_argument("--variant", required=True, help="e.g. paper_bf16")
     p.add_argument("--evals", nargs="+", required=True, help="eval.parquet files of both presets")
-    losses = p.add_mutually_exclusive_group(required=True)
-    losses.add_argument("--models", nargs="+", help="model.pt files of the same runs: their loss curves")
-    losses.add_argument("--losses", nargs="+", help="Parquet files of their loss curves (as --write-losses writes)")
-    p.add_argument("--write-losses", help="where to write the loss curves read from --models (Parquet)")
+    add_loss_arguments(p)
     p.add_argument("--curves", nargs="+", help="accuracy_over_training.parquet files of both presets' runs: adds "
                    "the best over training of each direction")
     p.add_argument("--csv", required=True)
@@ -347,7 +375,16 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--csv", required=True, help="every cell")
     p.add_argument("--verdicts-csv", required=True)
     p.add_argument("--md", required=True)
+    p.add_argument("--summary-md", required=True, help="candidate × L and the verdicts (reference/paper/README.md's block)")
     p.set_defaults(func=cmd_table2_experiment)
+
+    p = sub.add_parser("stuck-seed", help="the Table 2 experiment's stuck seed, unchanged and under single changes")
+    p.add_argument("--evals", nargs="+", required=True, help="eval.parquet files of the runs")
+    p.add_argument("--curves", nargs="+", required=True, help="accuracy_over_training.parquet files of the same runs")
+    add_loss_arguments(p)
+    p.add_argument("--csv", required=True)
+    p.add_argument("--md", required=True)
+    p.set_defaults(func=cmd_stuck_seed)
 
     run_command(parser, argv)
 

@@ -14,6 +14,7 @@ import yaml
 from scipy.stats import spearmanr
 from scipy.stats import t as t_dist
 
+from revcurse.core.io import listed_values
 from revcurse.toy.tables import UNLEARNED_BELOW_FORWARD_PCT, best_over_training, seed_interval
 
 # The rule's constants, as docs/toy.md states them.
@@ -95,26 +96,35 @@ def cells(rates: pd.DataFrame, paper: pd.DataFrame) -> pd.DataFrame:
 def verdict(table: pd.DataFrame, preset: str, lengths: list[int]) -> dict:
     """The rule at ``lengths`` for one preset: (1) at every L at least MIN_LEARNED_SEEDS of SEEDS_PER_CELL seeds
     learn, (2) at L >= FORWARD_FROM_L the final forward success is within FORWARD_WITHIN_PCT of the paper's,
-    (3) one choice makes every cell at these lengths compatible. 'incomplete' while a length lacks seeds."""
+    (3) one choice makes every cell at these lengths compatible. The conditions are read at the lengths that have
+    their seeds; a failure there (or too few seeds left to learn at a length still running) fails the rule
+    whatever the missing runs do; otherwise it is 'incomplete' while a length lacks seeds."""
     mine = table[(table["preset"] == preset) & table["L"].isin(lengths)]
     final = mine[mine["choice"] == "table2"]
-    if set(final["L"]) != set(lengths) or (final["seeds"] < SEEDS_PER_CELL).any():
-        return {"verdict": "incomplete", "why": f"needs {SEEDS_PER_CELL} seeds at L = {lengths}",
-                "compatible_choices": "", "largest_abs_t": math.nan}
     forward = final[final["direction"] == "forward"]
+    complete = sorted(forward[forward["seeds"] >= SEEDS_PER_CELL]["L"])
     failed = [f"L = {r.L}: {r.learned_seeds} of {r.seeds} seeds learn"
-              for r in forward.itertuples() if r.learned_seeds < MIN_LEARNED_SEEDS]
+              + ("" if r.seeds >= SEEDS_PER_CELL else f" (at most {r.learned_seeds + SEEDS_PER_CELL - r.seeds} of {SEEDS_PER_CELL})")
+              for r in forward.itertuples() if r.learned_seeds + max(SEEDS_PER_CELL - r.seeds, 0) < MIN_LEARNED_SEEDS]
+    done = forward[forward["L"].isin(complete)]
     failed += [f"L = {r.L}: forward {r.mean_pct:.2f} vs {r.paper_pct:.2f} (more than {FORWARD_WITHIN_PCT:g} points)"
-               for r in forward.itertuples() if r.L >= FORWARD_FROM_L and abs(r.mean_pct - r.paper_pct) > FORWARD_WITHIN_PCT]
-    tested = mine[mine["choice"].isin([f"{w}/{o}" for w, o in CHOICES])]
+               for r in done.itertuples() if r.L >= FORWARD_FROM_L and abs(r.mean_pct - r.paper_pct) > FORWARD_WITHIN_PCT]
+    tested = mine[mine["choice"].isin([f"{w}/{o}" for w, o in CHOICES]) & mine["L"].isin(complete)]
     compatible = tested.groupby("choice").apply(
-        lambda c: len(c) == 2 * len(lengths) and bool(c["compatible"].all()), include_groups=False)
-    choices = sorted(compatible[compatible].index)
-    if not choices:
+        lambda c: len(c) == 2 * len(complete) and bool(c["compatible"].all()), include_groups=False)
+    choices = sorted(compatible[compatible].index) if complete else []
+    if complete and not choices:
         failed.append("no choice makes every cell compatible")
     largest_t = {choice: tested[tested["choice"] == choice]["t"].abs().max() for choice in choices}
-    return {"verdict": "fails" if failed else "passes", "why": "; ".join(failed),
-            "compatible_choices": ", ".join(choices),
+    missing = [L for L in lengths if L not in complete]
+    if failed:
+        outcome = "fails"
+    elif missing:
+        return {"verdict": "incomplete", "why": f"needs {SEEDS_PER_CELL} seeds at L = {missing}",
+                "compatible_choices": "", "largest_abs_t": math.nan}
+    else:
+        outcome = "passes"
+    return {"verdict": outcome, "why": "; ".join(failed), "compatible_choices": ", ".join(choices),
             "largest_abs_t": min(largest_t.values()) if largest_t else math.nan}
 
 
@@ -134,9 +144,30 @@ def forward_reverse_correlation(runs: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def interval(r) -> str:
+    if pd.isna(r.seed_ci95_low_pct):         # fewer than two learned seeds: no interval
+        return f"{r.mean_pct:.1f} (n = {r.learned_seeds})"
+    return f"{r.mean_pct:.1f} [{r.seed_ci95_low_pct:.1f}, {r.seed_ci95_high_pct:.1f}]"
+
+
+def summary(table: pd.DataFrame, verdicts: pd.DataFrame) -> str:
+    """Candidate × L at a glance (Markdown): seeds learned, the final forward and reverse success of the learned
+    seeds with their intervals (Table 2's evaluation), the best reverse over training, the paper's values; then
+    each candidate's verdicts."""
+    rows = []
+    for (preset, length), group in table.groupby(["preset", "L"]):
+        cell = group.set_index(["choice", "direction"])
+        forward, reverse = cell.loc[("table2", "forward")], cell.loc[("table2", "reverse")]
+        rows.append({"candidate": preset, "L": length,
+                     "learned / seeds": f"{forward.learned_seeds} / {forward.seeds}",
+                     "forward, final": interval(forward), "reverse, final": interval(reverse),
+                     "reverse, best over training": f"{cell.loc[('best', 'reverse'), 'mean_pct']:.1f}",
+                     "paper forward / reverse": f"{forward.paper_pct:.2f} / {reverse.paper_pct:.2f}"})
+    shown = verdicts[["preset", "rule", "verdict", "why"]].rename(columns={"preset": "candidate"})
+    return "\n".join([pd.DataFrame(rows).to_markdown(index=False), "", shown.to_markdown(index=False)])
+
+
 def markdown(table: pd.DataFrame, verdicts: pd.DataFrame, runs: pd.DataFrame) -> str:
-    def interval(r) -> str:
-        return f"{r.mean_pct:.1f} [{r.seed_ci95_low_pct:.1f}, {r.seed_ci95_high_pct:.1f}]"
 
     lines = ["# The Table 2 experiment",
              "",
@@ -144,6 +175,9 @@ def markdown(table: pd.DataFrame, verdicts: pd.DataFrame, runs: pd.DataFrame) ->
              "`python -m revcurse.toy table2-experiment` from the runs' Parquet files. Success rates in %, mean over the "
              "learned seeds [Student-t 95% interval over seeds]; `t`: (ours - paper) / (s·sqrt(1/n + 1/3)), compatible "
              "where |t| is below the threshold (family-wise 5% over Table 2's 8 MDM cells).",
+             "", "## Candidate × L", "",
+             "Mean over the learned seeds [95% interval]; the best over training is shown, not judged (biased upward).",
+             "", summary(table, verdicts),
              "", "## Verdicts", "",
              verdicts.to_markdown(index=False, floatfmt=".2f"),
              "", "## Forward against reverse, run by run", "",
@@ -176,3 +210,63 @@ def experiment(evals: pd.DataFrame, curves: pd.DataFrame,
         for rule, lengths in (("stage A (L = 20)", [20]), ("Table 2 (every L)", sorted(map(int, paper["L"].unique())))):
             verdicts.append({"preset": preset, "rule": rule, **verdict(table, preset, lengths)})
     return table, pd.DataFrame(verdicts), forward_and_reverse(rates)
+
+
+# Stage B's stuck seed: the run of paper_bf16_init_pytorch that did not learn the forward pairing (MDM, L = 40,
+# seed 0), at today's code unchanged and under one change at a time (presets STUCK_CHANGE_PREFIX + <change>).
+STUCK_CHANGE_PREFIX = "table2_stuck_"
+LOSS_TAIL_STEPS = 500
+
+
+def stuck_seed(evals: pd.DataFrame, curves: pd.DataFrame, losses: pd.DataFrame) -> tuple[pd.DataFrame, str]:
+    """One row per run: the change it makes (``none`` for the unchanged run), its final forward and reverse
+    success (Table 2's evaluation), its forward success over training (EMA weights, random order, at the steps
+    every run has a snapshot) and its mean training loss over the last LOSS_TAIL_STEPS steps; and the protocol's
+    reading (docs/toy.md, "The Table 2 experiment", stage B)."""
+    rates = per_seed_rates(evals, curves)
+    runs = forward_and_reverse(rates).rename(columns={"forward": "final_forward_pct", "reverse": "final_reverse_pct"})
+    runs["change"] = [p.removeprefix(STUCK_CHANGE_PREFIX) if p.startswith(STUCK_CHANGE_PREFIX) else "none"
+                      for p in runs["preset"]]
+    ema = curves[(curves["weights"] == "ema") & (curves["unmask_order"] == "random")
+                 & (curves["direction"] == "forward")]
+    shared = sorted(set.intersection(*(set(steps) for _, steps in ema.groupby("preset")["step"])))
+    over_training = (ema[ema["step"].isin(shared)].groupby(["preset", "step"])[["successes", "samples"]].sum()
+                     .pipe(lambda d: 100 * d["successes"] / d["samples"]).unstack("step"))
+    over_training.columns = [f"forward_pct_step_{step}" for step in over_training.columns]
+    tail = losses[losses["step"] > losses.groupby("preset")["step"].transform("max") - LOSS_TAIL_STEPS]
+    runs = (runs.merge(over_training, left_on="preset", right_index=True)
+            .merge(tail.groupby("preset")["loss"].mean().rename(f"loss_last_{LOSS_TAIL_STEPS}_steps"),
+                   left_on="preset", right_index=True)
+            .merge(evals.groupby("preset")["code_version"].agg(lambda c: ", ".join(listed_values(c))),
+                   left_on="preset", right_index=True))
+    first = ["change", "preset", "code_version", "L", "seed", "learned", "final_forward_pct", "final_reverse_pct",
+             f"loss_last_{LOSS_TAIL_STEPS}_steps"]
+    runs = runs[first + [c for c in runs.columns if c not in first]]
+    runs = runs.sort_values("change", key=lambda c: c != "none").reset_index(drop=True)
+    unchanged = runs[runs["change"] == "none"]
+    if len(unchanged) != 1:
+        raise ValueError(f"stuck seed: expected one unchanged run (a preset not named {STUCK_CHANGE_PREFIX}*), "
+                         f"found {len(unchanged)}")
+    unsticking = runs[(runs["change"] != "none") & runs["learned"]]["change"].tolist()
+    if unchanged["learned"].item():
+        reading = ("The unchanged run learns at today's code: the stuck seed was a trajectory of the earlier "
+                   "arithmetic, not a property of the initialisation.")
+    elif unsticking:
+        reading = (f"The unchanged run stays stuck; {len(unsticking)} of {len(runs) - 1} single changes make it learn "
+                   f"({', '.join(unsticking)}). One seed: a change also changes the whole trajectory, so a change "
+                   "that frees it shows what the stuck trajectory depends on, not a cause found over seeds.")
+    else:
+        reading = "The unchanged run stays stuck, and no single change makes it learn."
+    return runs, reading
+
+
+def stuck_seed_markdown(runs: pd.DataFrame, reading: str) -> str:
+    return "\n".join([
+        "# The stuck seed (Table 2 experiment, stage B)", "",
+        "`paper_bf16_init_pytorch`, MDM, L = 40, seed 0 did not learn the forward pairing in the reference run. Here "
+        "it is run at one code version unchanged (`change: none`) and under one change at a time (presets "
+        f"`{STUCK_CHANGE_PREFIX}<change>`, `reference/paper/config.yaml`). Success in %; `learned`: final forward at "
+        f"least {UNLEARNED_BELOW_FORWARD_PCT:g}%; forward over training with the EMA weights, random order. Built by "
+        "`python -m revcurse.toy stuck-seed` from the runs' Parquet files.", "",
+        f"**Reading (docs/toy.md, stage B).** {reading}", "",
+        runs.to_markdown(index=False, floatfmt=".2f"), ""])
