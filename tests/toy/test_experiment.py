@@ -82,6 +82,14 @@ def test_a_length_still_running_fails_the_rule_once_too_few_seeds_can_learn():
     assert "| 1 / 4             | 99.9 (n = 1) " in summary(table, verdicts)      # one learned seed: no interval
 
 
+def test_the_rule_reads_mdm_runs_only():
+    """An ARM run among the evaluations (the default's candidate runs both models) is an error, never pooled."""
+    evals, curves = runs("table2_radd", [99.9, 99.8, 99.9, 99.7, 99.9], [5.0, 6.0, 4.0, 5.0, 6.0])
+    arm = evals.assign(model="arm")
+    with pytest.raises(ValueError, match=r"MDM runs only.*\['arm', 'mdm'\]"):
+        experiment(pd.concat([evals, arm]), curves, PAPER_VALUES)
+
+
 def stuck_runs(**forward_by_preset: float):
     """One L = 40 seed-0 run per preset with this final forward success (and its losses: 1.0 minus it)."""
     frames = [runs(preset, [fwd], [fwd / 2], length=40) for preset, fwd in forward_by_preset.items()]
@@ -115,10 +123,11 @@ def test_the_experiments_target_builds_from_whatever_runs_exist(workdir):
     assert "no run of a table2_* preset under reference/paper/runs/" in missing
     evals, curves = runs("table2_like_paper", [97.0, 97.5, 97.8, 96.9, 97.4], [52.0, 58.0, 55.0, 57.0, 54.0])
     for seed in range(5):
-        run = workdir / run_dir("table2_like_paper", "toy", "mdm", 20, seed, root="reference/paper/runs")
-        run.mkdir(parents=True)
-        evals[evals["seed"] == seed].to_parquet(run / "eval.parquet")
-        curves[curves["seed"] == seed].to_parquet(run / "accuracy_over_training.parquet")
+        for model in ("mdm", "arm"):   # the candidate's ARM runs are Table 2's, not the rule's: left out
+            run = workdir / run_dir("table2_like_paper", "toy", model, 20, seed, root="reference/paper/runs")
+            run.mkdir(parents=True)
+            evals[evals["seed"] == seed].assign(model=model).to_parquet(run / "eval.parquet")
+            curves[curves["seed"] == seed].assign(model=model).to_parquet(run / "accuracy_over_training.parquet")
     assert workflow.job_counts(workflow.snakemake("-n", target, cwd=workdir)) == {
         "reference_table2_experiment": 1}
     workflow.snakemake("-c1", target, cwd=workdir)

@@ -8,6 +8,9 @@ import yaml
 
 from helpers import workflow
 from revcurse.core.io import listed_values, read_parquets
+from revcurse.pipeline.config import load_config
+from revcurse.toy.experiment import DEFAULT_PRESET
+from revcurse.toy.specs import toy_model_fields
 from revcurse.toy.tables import decoding_choices, table2
 
 REFERENCE = Path(__file__).resolve().parents[2] / "reference/paper"
@@ -81,6 +84,17 @@ def test_the_reference_readme_shows_the_table2_experiments_summary():
     assert "| candidate " in summary and readme_block(REFERENCE / "README.md", "table2-experiment") == summary
 
 
+def test_the_default_preset_is_config_yamls_model():
+    """Table 2 re-run at the default (reference/paper/default/) trains config.yaml's toy models: its preset changes
+    only what is saved and how fast (bf16, snapshots every 250 steps), no model field and no other training field."""
+    base = load_config()
+    default = load_config([REFERENCE / "config.yaml"], {"preset": DEFAULT_PRESET})
+    for model in base["toy"]["models"]:
+        assert toy_model_fields(default, model) == toy_model_fields(base, model), model
+    changed = {key for key in base["toy"]["train"] if default["toy"]["train"][key] != base["toy"]["train"][key]}
+    assert changed == {"precision", "snapshot_every"}
+
+
 @pytest.mark.workflow
 @pytest.mark.parametrize("preset", sorted(yaml.safe_load((REFERENCE / "config.yaml").read_text())["presets"]))
 def test_every_reference_preset_plans_its_runs(preset, workdir):
@@ -109,7 +123,8 @@ def test_one_command_plans_every_shipped_table_from_the_shipped_runs(reference_w
     """`snakemake reference` rebuilds every shipped table from reference/paper/runs/ alone: no training, no probe."""
     counts = workflow.job_counts(workflow.snakemake("-n", "reference", *REFERENCE_CALL, cwd=reference_workdir))
     assert counts == {"reference_table2": 1, "reference_training_curves": 1, "reference_comparison": 4,
-                      "reference_fidelity": 1, "reference_table2_experiment": 1, "reference_stuck_seed": 1,
+                      "reference_fidelity": 1, "reference_default_table2": 1, "reference_default_training_curves": 1,
+                      "reference_default_fidelity": 1, "reference_table2_experiment": 1, "reference_stuck_seed": 1,
                       "reference_provenance": 1,
                       "theory_table3": 1, "reference": 1}
 

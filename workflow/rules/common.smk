@@ -130,15 +130,16 @@ def shipped_runs():
     return sorted(zip(*glob_wildcards(f"{pattern}/eval.parquet")))
 
 
-def shipped_files(name, keep):
-    """``name`` of every shipped run whose preset ``keep`` accepts, where the run has that file."""
-    paths = (f"{run_dir(p, 'toy', m, L, s, root=REFERENCE_RUNS)}/{name}" for p, m, L, s in shipped_runs() if keep(p))
+def shipped_files(name, keep, models=("mdm", "arm")):
+    """``name`` of every shipped run of ``models`` whose preset ``keep`` accepts, where the run has that file."""
+    paths = (f"{run_dir(p, 'toy', m, L, s, root=REFERENCE_RUNS)}/{name}" for p, m, L, s in shipped_runs()
+             if keep(p) and m in models)
     return [path for path in paths if os.path.exists(path)]
 
 
 def experiment_files(name):
-    """``name`` of the shipped runs of the Table 2 experiment's candidates (presets table2_*)."""
-    files = shipped_files(name, lambda preset: preset.startswith("table2_"))
+    """``name`` of the shipped MDM runs of the Table 2 experiment's candidates (presets table2_*)."""
+    files = shipped_files(name, lambda preset: preset.startswith("table2_"), models=("mdm",))
     if not files:
         raise ValueError(f"the Table 2 experiment's tables: no run of a table2_* preset under {REFERENCE_RUNS}/; "
                          "make them (reference/paper/README.md, \"The Table 2 experiment\") and copy their Parquet "

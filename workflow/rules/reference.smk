@@ -7,9 +7,14 @@
 # their plotted values. The runs themselves: `snakemake ... --config preset=<preset> reference_runs` makes
 # every run the reference ships of that preset under results/; copying their Parquet files into
 # reference/paper/runs/ is what ships them (reference/paper/README.md).
+from revcurse.toy.experiment import DEFAULT_PRESET
+
 REFERENCE = "reference/paper"
 REFERENCE_BUILD = "results/reference"
 REFERENCE_PRESET = "paper_bf16"   # the reference numbers: Table 2, the decoding choices, the fidelity report
+# Table 2 re-run at config.yaml's model (DEFAULT_PRESET: the Table 2 experiment's outcome), built as the reference's
+# own from its shipped runs into default/; the reference's own stay the project's first model's (REFERENCE_PRESET).
+DEFAULT_BUILD = f"{REFERENCE_BUILD}/default"
 # Presets that differ in one setting: <name>.{csv,md} is variant − baseline on the cells and seeds that
 # `cells_of` ran (docs/toy.md, "Precision and speed", "Choices that move the number"); `losses`: the loss
 # curves of those runs, read from their checkpoints when they were compared first.
@@ -29,6 +34,11 @@ comparison_runs = lambda c: [
     for _, model, L, seed in [run for run in shipped_runs() if run[0] == c["cells_of"]]
     for preset in (c["variant"], c["baseline"])
 ]
+# One preset's shipped runs' ``name`` files (lambdas rather than defs, as above).
+preset_files = lambda preset, name: lambda wildcards: shipped_files(name, lambda p: p == preset)
+# The probe figures' plotted values shipped under ``folder`` (the fidelity report reads 3, 4, 5, 13 where they exist).
+shipped_figures = lambda folder: {figure: f"{folder}/figures/{stem}.csv" for figure, (stem, _) in TOY_FIGURES.items()
+                                  if figure in FIDELITY_FIGURES and os.path.exists(f"{folder}/figures/{stem}.csv")}
 # The toy config's hash of a reference preset, as its Table 2 stamps it (a lambda: read only when a job needs it,
 # so that a workflow without reference/paper/config.yaml still parses).
 reference_config_hash = lambda preset: lambda wildcards: config_hash(config_for_preset(preset)["toy"])
@@ -43,8 +53,8 @@ rule reference_runs:
 
 use rule table2 as reference_table2 with:
     input:
-        evals=lambda wildcards: shipped_files("eval.parquet", lambda preset: preset == REFERENCE_PRESET),
-        curves=lambda wildcards: shipped_files("accuracy_over_training.parquet", lambda preset: preset == REFERENCE_PRESET),
+        evals=preset_files(REFERENCE_PRESET, "eval.parquet"),
+        curves=preset_files(REFERENCE_PRESET, "accuracy_over_training.parquet"),
     output:
         csv=f"{REFERENCE_BUILD}/table2.csv",
         md=f"{REFERENCE_BUILD}/table2.md",
@@ -58,7 +68,7 @@ use rule table2 as reference_table2 with:
 
 use rule toy_training_curves as reference_training_curves with:
     input:
-        lambda wildcards: shipped_files("accuracy_over_training.parquet", lambda preset: preset == REFERENCE_PRESET),
+        preset_files(REFERENCE_PRESET, "accuracy_over_training.parquet"),
     output:
         png=f"{REFERENCE_BUILD}/figures/toy_accuracy_over_training.png",
         pdf=f"{REFERENCE_BUILD}/figures/toy_accuracy_over_training.pdf",
@@ -98,9 +108,7 @@ rule reference_comparison:
         "--evals {input.evals} --losses {input.losses} {params.curves} --csv {output.csv} --md {output.md} > {log} 2>&1"
 
 
-# The probe figures' plotted values, as shipped (the fidelity report reads 3, 4, 5, 13 where they exist).
-REFERENCE_FIGURES = {figure: f"{REFERENCE}/figures/{stem}.csv" for figure, (stem, _) in TOY_FIGURES.items()
-                     if figure in FIDELITY_FIGURES and os.path.exists(f"{REFERENCE}/figures/{stem}.csv")}
+REFERENCE_FIGURES = shipped_figures(REFERENCE)
 
 
 use rule fidelity as reference_fidelity with:
@@ -123,6 +131,64 @@ use rule fidelity as reference_fidelity with:
         f"{LOG_DIR}/reference/fidelity.log",
     benchmark:
         f"{BENCH_DIR}/reference/fidelity.tsv"
+
+
+# Table 2 re-run at the default (DEFAULT_PRESET): the same tables, figure and report as the reference's above.
+use rule table2 as reference_default_table2 with:
+    input:
+        evals=preset_files(DEFAULT_PRESET, "eval.parquet"),
+        curves=preset_files(DEFAULT_PRESET, "accuracy_over_training.parquet"),
+    output:
+        csv=f"{DEFAULT_BUILD}/table2.csv",
+        md=f"{DEFAULT_BUILD}/table2.md",
+    params:
+        config_hash=reference_config_hash(DEFAULT_PRESET),
+    log:
+        f"{LOG_DIR}/reference/default/table2.log",
+    benchmark:
+        f"{BENCH_DIR}/reference/default/table2.tsv"
+
+
+use rule toy_training_curves as reference_default_training_curves with:
+    input:
+        preset_files(DEFAULT_PRESET, "accuracy_over_training.parquet"),
+    output:
+        png=f"{DEFAULT_BUILD}/figures/toy_accuracy_over_training.png",
+        pdf=f"{DEFAULT_BUILD}/figures/toy_accuracy_over_training.pdf",
+        csv=f"{DEFAULT_BUILD}/figures/toy_accuracy_over_training.csv",
+        choices_csv=f"{DEFAULT_BUILD}/toy_decoding_choices.csv",
+        choices_md=f"{DEFAULT_BUILD}/toy_decoding_choices.md",
+    params:
+        config_hash=reference_config_hash(DEFAULT_PRESET),
+    log:
+        f"{LOG_DIR}/reference/default/training_curves.log",
+    benchmark:
+        f"{BENCH_DIR}/reference/default/training_curves.tsv"
+
+
+DEFAULT_FIGURES = shipped_figures(f"{REFERENCE}/default")
+
+
+use rule fidelity as reference_default_fidelity with:
+    input:
+        table2=rules.reference_default_table2.output.csv,
+        table3=FIDELITY_REQUIRED["table3"],
+        **DEFAULT_FIGURES,
+        paper_values="resources/paper_values.yaml",
+        paper_table3="resources/paper_table3.csv",
+    output:
+        md=f"{DEFAULT_BUILD}/fidelity.md",
+        csv=f"{DEFAULT_BUILD}/fidelity.csv",
+    params:
+        sources=lambda wildcards, input: " ".join(
+            f"--source {name}={input[name]}" for name in ["table2", "table3", *DEFAULT_FIGURES]
+        ),
+        selection="final",
+        config_hash=reference_config_hash(DEFAULT_PRESET),
+    log:
+        f"{LOG_DIR}/reference/default/fidelity.log",
+    benchmark:
+        f"{BENCH_DIR}/reference/default/fidelity.tsv"
 
 
 # The Table 2 experiment (docs/toy.md, "The Table 2 experiment"): its cells and verdicts from the shipped MDM
@@ -193,6 +259,9 @@ rule reference:
         rules.reference_training_curves.output,
         expand(rules.reference_comparison.output, name=REFERENCE_COMPARISONS),
         rules.reference_fidelity.output,
+        rules.reference_default_table2.output,
+        rules.reference_default_training_curves.output,
+        rules.reference_default_fidelity.output,
         rules.reference_table2_experiment.output,
         rules.reference_stuck_seed.output,
         rules.reference_provenance.output,

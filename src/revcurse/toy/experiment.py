@@ -27,6 +27,10 @@ FAMILY_ALPHA = 0.05
 FAMILY_CELLS = 8                  # Table 2's MDM cells: 4 lengths x 2 directions
 # A choice: (weights, unmasking order) decoded at the last snapshot. 'table2' is Table 2's own evaluation.
 CHOICES = [("ema", "random"), ("ema", "left_to_right"), ("raw", "random"), ("raw", "left_to_right")]
+# The candidate whose model config.yaml sets (the rule's outcome: no candidate reproduces Table 2, so the fallback,
+# RADD's initialisation): its runs at every L, MDM and ARM, are Table 2 re-run at the default
+# (reference/paper/default/, built by workflow/rules/reference.smk).
+DEFAULT_PRESET = "table2_init_radd"
 
 
 def paper_mdm_cells(paper_values: str | Path) -> pd.DataFrame:
@@ -202,6 +206,9 @@ def experiment(evals: pd.DataFrame, curves: pd.DataFrame,
                paper_values: str | Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Every candidate's cells, its verdicts (stage A, L = 20, and the full rule, every printed L) and each run's
     final forward and reverse success."""
+    if set(evals["model"]) != {"mdm"}:
+        raise ValueError(f"the Table 2 experiment reads MDM runs only; the evaluations given hold models "
+                         f"{sorted(set(evals['model']))}")
     paper = paper_mdm_cells(paper_values)
     rates = per_seed_rates(evals, curves)
     table = cells(rates, paper)
