@@ -58,8 +58,8 @@ def test_every_shipped_table_was_built_by_a_clean_tree():
     assert "-dirty" not in json.dumps(json.loads((REFERENCE / "provenance.json").read_text()))
 
 
-@pytest.mark.parametrize("name", ["table2.md", "fidelity.md", "toy_decoding_choices.md",
-                                  "figures/toy_accuracy_over_training.png"])
+@pytest.mark.parametrize("name", [f"{folder}{name}" for folder in ("", "default/") for name in (
+    "table2.md", "fidelity.md", "toy_decoding_choices.md", "figures/toy_accuracy_over_training.png")])
 def test_the_reference_outputs_are_shipped(name):
     assert (REFERENCE / name).stat().st_size > 0
 
