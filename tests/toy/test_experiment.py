@@ -6,7 +6,7 @@ from helpers import workflow
 from revcurse.core.paths import run_dir
 
 from revcurse.toy.experiment import (CHOICES, compatibility, experiment, forward_reverse_correlation, markdown,
-                                     paper_mdm_cells, stuck_seed, stuck_seed_markdown, summary)
+                                     loss_levels, paper_mdm_cells, stuck_seed, stuck_seed_markdown, summary)
 
 PAPER_VALUES = "resources/paper_values.yaml"
 
@@ -91,12 +91,31 @@ def test_the_rule_reads_mdm_runs_only():
 
 
 def stuck_runs(**forward_by_preset: float):
-    """One L = 40 seed-0 run per preset with this final forward success (and its losses: 1.0 minus it)."""
+    """One L = 40 seed-0 run per preset with this final forward success (and its losses: 1.0 minus it; per
+    position, loss reduction 'mean')."""
     frames = [runs(preset, [fwd], [fwd / 2], length=40) for preset, fwd in forward_by_preset.items()]
     evals, curves = (pd.concat(parts) for parts in zip(*frames))
     losses = pd.DataFrame([{"preset": p, "step": step, "loss": 1.0 - fwd / 100}
                            for p, fwd in forward_by_preset.items() for step in range(100, 3001, 100)])
-    return evals, curves, losses
+    return evals, curves, losses, {preset: "mean" for preset in forward_by_preset}
+
+
+def test_the_loss_levels_are_the_datas_entropies():
+    """Against the closed form of the toy data (one lowercase at i, its uppercase at j > i, pads elsewhere):
+    position p holds a lowercase with probability (L-1-p)/n and an uppercase with p/n, n = L(L-1)/2."""
+    length = 10
+    n = length * (length - 1) / 2
+    context_blind = 0.0
+    for p in range(length):
+        lower, upper = (length - 1 - p) / n, p / n
+        for prob, letters in ((lower, 26), (upper, 26), (1 - lower - upper, 1)):
+            context_blind -= prob * np.log(prob / letters) if prob > 0 else 0.0
+    levels = loss_levels(length, "sum")
+    assert levels["context_blind"] == pytest.approx(context_blind, rel=1e-6)
+    assert levels["floor"] == pytest.approx(np.log(26 * n))
+    assert levels["pairing_blind"] == pytest.approx(np.log(26 * n) + np.log(26))
+    assert levels["floor"] < levels["pairing_blind"] < levels["context_blind"]
+    assert loss_levels(length, "mean")["floor"] == pytest.approx(levels["floor"] / length)
 
 
 def test_the_stuck_seed_reading_names_the_changes_that_free_it():
@@ -107,11 +126,15 @@ def test_the_stuck_seed_reading_names_the_changes_that_free_it():
     freed = runs_.set_index("change").loc["no_attention_bias"]
     assert freed["forward_pct_step_3000"] == pytest.approx(98.0, abs=0.05) and freed["forward_pct_step_0"] == 0
     assert freed["loss_last_500_steps"] == pytest.approx(0.02)
+    assert freed["loss_floor"] == pytest.approx(loss_levels(40, "mean")["floor"])
+    assert f"no_attention_bias 0.02 (floor, {loss_levels(40, 'mean')['floor']:.3g})" in reading
     assert "| none" in stuck_seed_markdown(runs_, reading)
     assert "earlier arithmetic" in stuck_seed(*stuck_runs(paper_bf16_init_pytorch=99.0, table2_stuck_fp32=1.0))[1]
     assert "no single change" in stuck_seed(*stuck_runs(paper_bf16_init_pytorch=0.5, table2_stuck_fp32=1.0))[1]
     with pytest.raises(ValueError, match="expected one unchanged run"):
         stuck_seed(*stuck_runs(table2_stuck_fp32=1.0))
+    with pytest.raises(ValueError, match=r"no loss reduction given for presets \['table2_stuck_fp32'\]"):
+        stuck_seed(*stuck_runs(paper_bf16_init_pytorch=0.5, table2_stuck_fp32=1.0)[:3], {"paper_bf16_init_pytorch": "mean"})
 
 
 @pytest.mark.workflow

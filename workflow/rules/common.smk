@@ -147,10 +147,17 @@ def experiment_files(name):
     return files
 
 
+STUCK_SEED_RUN = run_dir("{preset}", "toy", "mdm", 40, 0, root=STUCK_SEED_RUNS)
+
+
+def stuck_seed_presets():
+    """The presets of the shipped stuck-seed runs (STUCK_SEED_RUNS/<preset>/toy/mdm/L40/seed0/)."""
+    return glob_wildcards(f"{STUCK_SEED_RUN}/eval.parquet").preset
+
+
 def stuck_seed_files(name):
-    """``name`` of the shipped stuck-seed runs (STUCK_SEED_RUNS/<preset>/toy/mdm/L40/seed0/)."""
-    pattern = run_dir("{preset}", "toy", "mdm", 40, 0, root=STUCK_SEED_RUNS)
-    files = expand(f"{pattern}/{name}", preset=glob_wildcards(f"{pattern}/eval.parquet").preset)
+    """``name`` of the shipped stuck-seed runs."""
+    files = expand(f"{STUCK_SEED_RUN}/{name}", preset=stuck_seed_presets())
     if not files:
         raise ValueError(f"the Table 2 experiment's stuck seed: no run under {STUCK_SEED_RUNS}/; make them "
                          "(reference/paper/README.md, \"The Table 2 experiment\", stage B) and copy their Parquet files there")

@@ -224,13 +224,17 @@ rule reference_stuck_seed:
     output:
         csv=f"{REFERENCE_BUILD}/stuck_seed.csv",
         md=f"{REFERENCE_BUILD}/stuck_seed.md",
+    params:
+        loss_reductions=lambda wildcards, input: as_json({
+            preset: toy_specs.toy_model_fields(config_for_preset(preset), "mdm")["loss_reduction"]
+            for preset in stuck_seed_presets()}),
     log:
         f"{LOG_DIR}/reference/stuck_seed.log",
     conda:
         ENV_ANALYSIS
     shell:
         "python -m revcurse.toy stuck-seed --evals {input.evals} --curves {input.curves} --losses {input.losses} "
-        "--csv {output.csv} --md {output.md} > {log} 2>&1"
+        "--loss-reductions {params.loss_reductions:q} --csv {output.csv} --md {output.md} > {log} 2>&1"
 
 
 rule reference_provenance:

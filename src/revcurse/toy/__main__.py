@@ -240,7 +240,8 @@ def cmd_stuck_seed(args) -> None:
     from revcurse.core.io import read_parquets
     from revcurse.toy.experiment import stuck_seed, stuck_seed_markdown
 
-    runs, reading = stuck_seed(read_parquets(args.evals), read_parquets(args.curves), training_losses(args))
+    runs, reading = stuck_seed(read_parquets(args.evals), read_parquets(args.curves), training_losses(args),
+                               json.loads(args.loss_reductions))
     runs.assign(code_version_of_table=provenance()["code_version"]).to_csv(args.csv, index=False, float_format="%.4f")
     Path(args.md).write_text(stuck_seed_markdown(runs, reading))
     log.info("stuck seed: %s", reading)
@@ -382,6 +383,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--evals", nargs="+", required=True, help="eval.parquet files of the runs")
     p.add_argument("--curves", nargs="+", required=True, help="accuracy_over_training.parquet files of the same runs")
     add_loss_arguments(p)
+    p.add_argument("--loss-reductions", required=True, help="JSON: preset -> its MDM's loss_reduction (sum | mean)")
     p.add_argument("--csv", required=True)
     p.add_argument("--md", required=True)
     p.set_defaults(func=cmd_stuck_seed)

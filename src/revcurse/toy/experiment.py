@@ -225,11 +225,39 @@ STUCK_CHANGE_PREFIX = "table2_stuck_"
 LOSS_TAIL_STEPS = 500
 
 
-def stuck_seed(evals: pd.DataFrame, curves: pd.DataFrame, losses: pd.DataFrame) -> tuple[pd.DataFrame, str]:
+LOSS_LEVELS = ("context_blind", "pairing_blind", "floor")
+
+
+def loss_levels(length: int, reduction: str) -> dict[str, float]:
+    """The expected masked-diffusion loss (revcurse.toy.train.masked_diffusion_loss, nats) of three predictors of
+    the toy data of this length, from the data alone. A model whose conditionals are those of a distribution q has
+    loss E[-log q(x)] over the data: the 1/t weight turns the loss into the average over unmasking orders of
+    -log q(x) factorised in that order (RADD, §3), the same for every order. So:
+
+    * ``context_blind``: every position's marginal, whatever is visible (q, the product of the marginals);
+    * ``pairing_blind``: the letters' placement and case, the uppercase's letter drawn apart from the lowercase's
+      (q uniform over the N·26 such sequences): log N + log 26;
+    * ``floor``: the data's own distribution (uniform over its N sequences), log N: no model goes lower.
+
+    Per sequence for ``reduction`` 'sum', per position (divided by L) for 'mean'."""
+    import torch
+    from revcurse.data.toy import N_LETTERS, VOCAB_SIZE, make_forward_dataset
+
+    tokens = make_forward_dataset(length).tokens
+    count = torch.zeros(length, VOCAB_SIZE).scatter_add_(1, tokens.T, torch.ones(tokens.T.shape))
+    marginal = count / len(tokens)
+    entropy = -(marginal * marginal.clamp_min(1e-30).log()).sum().item()
+    levels = {"context_blind": entropy, "pairing_blind": math.log(len(tokens) * N_LETTERS), "floor": math.log(len(tokens))}
+    return {name: value / (length if reduction == "mean" else 1) for name, value in levels.items()}
+
+
+def stuck_seed(evals: pd.DataFrame, curves: pd.DataFrame, losses: pd.DataFrame,
+               loss_reductions: dict[str, str]) -> tuple[pd.DataFrame, str]:
     """One row per run: the change it makes (``none`` for the unchanged run), its final forward and reverse
     success (Table 2's evaluation), its forward success over training (EMA weights, random order, at the steps
-    every run has a snapshot) and its mean training loss over the last LOSS_TAIL_STEPS steps; and the protocol's
-    reading (docs/toy.md, "The Table 2 experiment", stage B)."""
+    every run has a snapshot), its mean training loss over the last LOSS_TAIL_STEPS steps beside the loss levels
+    of its length and loss reduction (``loss_reductions``: preset -> 'sum' | 'mean'; ``loss_levels``); and the
+    protocol's reading (docs/toy.md, "The Table 2 experiment", stage B)."""
     rates = per_seed_rates(evals, curves)
     runs = forward_and_reverse(rates).rename(columns={"forward": "final_forward_pct", "reverse": "final_reverse_pct"})
     runs["change"] = [p.removeprefix(STUCK_CHANGE_PREFIX) if p.startswith(STUCK_CHANGE_PREFIX) else "none"
@@ -246,8 +274,14 @@ def stuck_seed(evals: pd.DataFrame, curves: pd.DataFrame, losses: pd.DataFrame) 
                    left_on="preset", right_index=True)
             .merge(evals.groupby("preset")["code_version"].agg(lambda c: ", ".join(listed_values(c))),
                    left_on="preset", right_index=True))
+    missing = sorted(set(runs["preset"]) - set(loss_reductions))
+    if missing:
+        raise ValueError(f"stuck seed: no loss reduction given for presets {missing}")
+    runs["loss_reduction"] = runs["preset"].map(loss_reductions)
+    levels = pd.DataFrame([loss_levels(int(r.L), r.loss_reduction) for r in runs.itertuples()], index=runs.index)
+    runs = runs.join(levels.add_prefix("loss_"))
     first = ["change", "preset", "code_version", "L", "seed", "learned", "final_forward_pct", "final_reverse_pct",
-             f"loss_last_{LOSS_TAIL_STEPS}_steps"]
+             "loss_reduction", f"loss_last_{LOSS_TAIL_STEPS}_steps", *(f"loss_{level}" for level in LOSS_LEVELS)]
     runs = runs[first + [c for c in runs.columns if c not in first]]
     runs = runs.sort_values("change", key=lambda c: c != "none").reset_index(drop=True)
     unchanged = runs[runs["change"] == "none"]
@@ -264,7 +298,18 @@ def stuck_seed(evals: pd.DataFrame, curves: pd.DataFrame, losses: pd.DataFrame) 
                    "that frees it shows what the stuck trajectory depends on, not a cause found over seeds.")
     else:
         reading = "The unchanged run stays stuck, and no single change makes it learn."
+    nearest = [f"{r.change} {getattr(r, f'loss_last_{LOSS_TAIL_STEPS}_steps'):.3g} ({nearest_level(r)})"
+               for r in runs.itertuples()]
+    reading += (f" Training loss over the last {LOSS_TAIL_STEPS} steps, with the nearest of the data's loss levels "
+                f"(`loss_levels`: {', '.join(LOSS_LEVELS)}): {'; '.join(nearest)}.")
     return runs, reading
+
+
+def nearest_level(run) -> str:
+    """The loss level nearest a run's loss tail, and that level's value."""
+    tail = getattr(run, f"loss_last_{LOSS_TAIL_STEPS}_steps")
+    level = min(LOSS_LEVELS, key=lambda name: abs(getattr(run, f"loss_{name}") - tail))
+    return f"{level}, {getattr(run, f'loss_{level}'):.3g}"
 
 
 def stuck_seed_markdown(runs: pd.DataFrame, reading: str) -> str:
