@@ -90,12 +90,23 @@ def test_the_rule_reads_mdm_runs_only():
         experiment(pd.concat([evals, arm]), curves, PAPER_VALUES)
 
 
+def test_a_run_with_a_loss_curve_gets_the_loss_level_nearest_its_loss():
+    evals, curves = runs("table2_radd", [99.9, 0.5], [5.0, 0.1], length=10)
+    levels = loss_levels(10, "sum")
+    losses = pd.DataFrame([{"preset": "table2_radd", "length": 10, "seed": 1, "step": step,
+                            "loss": levels["context_blind"] + (0.3 if step > 2500 else 5.0)} for step in range(100, 3001, 100)])
+    per_run = experiment(evals, curves, PAPER_VALUES, losses, {"table2_radd": "sum"})[2].set_index("seed")
+    assert per_run.loc[1, "loss_level"] == "context_blind"          # its last 500 steps only
+    assert per_run.loc[1, "loss_last_500_steps"] == pytest.approx(levels["context_blind"] + 0.3)
+    assert pd.isna(per_run.loc[0, "loss_level"])                       # no loss curve shipped
+
+
 def stuck_runs(**forward_by_preset: float):
     """One L = 40 seed-0 run per preset with this final forward success (and its losses: 1.0 minus it; per
     position, loss reduction 'mean')."""
     frames = [runs(preset, [fwd], [fwd / 2], length=40) for preset, fwd in forward_by_preset.items()]
     evals, curves = (pd.concat(parts) for parts in zip(*frames))
-    losses = pd.DataFrame([{"preset": p, "step": step, "loss": 1.0 - fwd / 100}
+    losses = pd.DataFrame([{"preset": p, "length": 40, "seed": 0, "step": step, "loss": 1.0 - fwd / 100}
                            for p, fwd in forward_by_preset.items() for step in range(100, 3001, 100)])
     return evals, curves, losses, {preset: "mean" for preset in forward_by_preset}
 
@@ -133,7 +144,7 @@ def test_the_stuck_seed_reading_names_the_changes_that_free_it():
     assert "no single change" in stuck_seed(*stuck_runs(paper_bf16_init_pytorch=0.5, table2_stuck_fp32=1.0))[1]
     with pytest.raises(ValueError, match="expected one unchanged run"):
         stuck_seed(*stuck_runs(table2_stuck_fp32=1.0))
-    with pytest.raises(ValueError, match=r"no loss reduction given for presets \['table2_stuck_fp32'\]"):
+    with pytest.raises(ValueError, match=r"loss levels: no loss reduction given for presets \['table2_stuck_fp32'\]"):
         stuck_seed(*stuck_runs(paper_bf16_init_pytorch=0.5, table2_stuck_fp32=1.0)[:3], {"paper_bf16_init_pytorch": "mean"})
 
 

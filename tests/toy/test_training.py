@@ -1,5 +1,6 @@
 from types import SimpleNamespace
 
+import pandas as pd
 import pytest
 import torch
 
@@ -109,6 +110,24 @@ def test_every_file_a_run_saves_loads_with_weights_only(tmp_path):
         torch.load(tmp_path / name, weights_only=True)
     assert load_run(tmp_path / "model.pt")[1]["weights_used"] == "ema"
     assert [step for step, _ in load_snapshots(tmp_path / "snapshots.pt")[0]] == [0, 2, 4]
+
+
+def test_loss_curve_writes_the_losses_the_run_logged(tmp_path):
+    """`python -m revcurse.toy loss-curve` (rule toy_loss_curve): the checkpoint's logged losses, one row per step,
+    with the run's name and the code version that trained it."""
+    from revcurse.core.provenance import provenance
+    from revcurse.toy.__main__ import main
+    from revcurse.toy.train import save_run
+
+    model_cfg, train_cfg, data = small_run(steps=4)
+    state = train(model_cfg, train_cfg, data, [7], MASK_ID)
+    spec = {"preset": "test", "model": "mdm", "length": 5, "seed": 7, "train": {"precision": "bf16"}}
+    save_run(tmp_path / "model.pt", state, 0, spec, "x", {**provenance(), "code_version": "trainer"})
+    main(["loss-curve", "--model", str(tmp_path / "model.pt"), "--out", str(tmp_path / "loss_curve.parquet")])
+    curve = pd.read_parquet(tmp_path / "loss_curve.parquet")
+    assert curve["step"].tolist() == [entry["step"] for entry in state.losses]
+    assert curve["loss"].tolist() == pytest.approx([entry["loss"] for entry in state.losses])
+    assert set(curve["preset"]) == {"test"} and set(curve["seed"]) == {7} and set(curve["code_version"]) == {"trainer"}
 
 
 def test_a_damaged_resume_file_names_itself_and_the_remedy(tmp_path):

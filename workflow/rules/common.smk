@@ -130,17 +130,26 @@ def shipped_runs():
     return sorted(zip(*glob_wildcards(f"{pattern}/eval.parquet")))
 
 
+def shipped_runs_with(name, keep, models=("mdm", "arm")):
+    """The shipped runs (preset, model, L, seed) of ``models`` whose preset ``keep`` accepts and that have ``name``."""
+    return [(p, m, L, s) for p, m, L, s in shipped_runs() if keep(p) and m in models
+            and os.path.exists(f"{run_dir(p, 'toy', m, L, s, root=REFERENCE_RUNS)}/{name}")]
+
+
 def shipped_files(name, keep, models=("mdm", "arm")):
     """``name`` of every shipped run of ``models`` whose preset ``keep`` accepts, where the run has that file."""
-    paths = (f"{run_dir(p, 'toy', m, L, s, root=REFERENCE_RUNS)}/{name}" for p, m, L, s in shipped_runs()
-             if keep(p) and m in models)
-    return [path for path in paths if os.path.exists(path)]
+    return [f"{run_dir(p, 'toy', m, L, s, root=REFERENCE_RUNS)}/{name}"
+            for p, m, L, s in shipped_runs_with(name, keep, models)]
 
 
-def experiment_files(name):
-    """``name`` of the shipped MDM runs of the Table 2 experiment's candidates (presets table2_*)."""
-    files = shipped_files(name, lambda preset: preset.startswith("table2_"), models=("mdm",))
-    if not files:
+is_experiment_preset = lambda preset: preset.startswith("table2_")
+
+
+def experiment_files(name, required=True):
+    """``name`` of the shipped MDM runs of the Table 2 experiment's candidates (presets table2_*); none is an
+    error where ``required``."""
+    files = shipped_files(name, is_experiment_preset, models=("mdm",))
+    if not files and required:
         raise ValueError(f"the Table 2 experiment's tables: no run of a table2_* preset under {REFERENCE_RUNS}/; "
                          "make them (reference/paper/README.md, \"The Table 2 experiment\") and copy their Parquet "
                          f"files there")

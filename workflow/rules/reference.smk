@@ -39,6 +39,9 @@ preset_files = lambda preset, name: lambda wildcards: shipped_files(name, lambda
 # The probe figures' plotted values shipped under ``folder`` (the fidelity report reads 3, 4, 5, 13 where they exist).
 shipped_figures = lambda folder: {figure: f"{folder}/figures/{stem}.csv" for figure, (stem, _) in TOY_FIGURES.items()
                                   if figure in FIDELITY_FIGURES and os.path.exists(f"{folder}/figures/{stem}.csv")}
+# The MDM's loss reduction of each preset, which fixes the scale of its loss (revcurse.toy.experiment.loss_levels).
+preset_loss_reductions = lambda presets: {
+    preset: toy_specs.toy_model_fields(config_for_preset(preset), "mdm")["loss_reduction"] for preset in sorted(presets)}
 # The toy config's hash of a reference preset, as its Table 2 stamps it (a lambda: read only when a job needs it,
 # so that a workflow without reference/paper/config.yaml still parses).
 reference_config_hash = lambda preset: lambda wildcards: config_hash(config_for_preset(preset)["toy"])
@@ -197,6 +200,7 @@ rule reference_table2_experiment:
     input:
         evals=lambda wildcards: experiment_files("eval.parquet"),
         curves=lambda wildcards: experiment_files("accuracy_over_training.parquet"),
+        losses=lambda wildcards: experiment_files("loss_curve.parquet", required=False),
         paper_values="resources/paper_values.yaml",
     output:
         csv=f"{REFERENCE_BUILD}/table2_experiment.csv",
@@ -207,8 +211,12 @@ rule reference_table2_experiment:
         f"{LOG_DIR}/reference/table2_experiment.log",
     conda:
         ENV_ANALYSIS
+    params:
+        loss_reductions=lambda wildcards: as_json(preset_loss_reductions(
+            {preset for preset, *_ in shipped_runs_with("loss_curve.parquet", is_experiment_preset, models=("mdm",))})),
     shell:
         "python -m revcurse.toy table2-experiment --evals {input.evals} --curves {input.curves} "
+        "--losses {input.losses} --loss-reductions {params.loss_reductions:q} "
         "--paper-values {input.paper_values} --csv {output.csv} --verdicts-csv {output.verdicts} --md {output.md} "
         "--summary-md {output.summary} > {log} 2>&1"
 
@@ -225,9 +233,7 @@ rule reference_stuck_seed:
         csv=f"{REFERENCE_BUILD}/stuck_seed.csv",
         md=f"{REFERENCE_BUILD}/stuck_seed.md",
     params:
-        loss_reductions=lambda wildcards, input: as_json({
-            preset: toy_specs.toy_model_fields(config_for_preset(preset), "mdm")["loss_reduction"]
-            for preset in stuck_seed_presets()}),
+        loss_reductions=lambda wildcards: as_json(preset_loss_reductions(stuck_seed_presets())),
     log:
         f"{LOG_DIR}/reference/stuck_seed.log",
     conda:

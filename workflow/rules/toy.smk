@@ -109,6 +109,20 @@ rule evaluate_toy:
         "--out {output} > {log} 2>&1"
 
 
+# A run's logged training loss, out of its checkpoint: shipped with the run (checkpoints are not), it is what
+# places the run against the data's loss levels (revcurse.toy.experiment.loss_levels).
+rule toy_loss_curve:
+    input:
+        model=rules.train_toy.output.model,
+    output:
+        f"{TOY_RUN}/loss_curve.parquet",
+    log:
+        f"{LOG_DIR}/toy/loss_curve/{RUN_NAME}.log",
+    conda:
+        ENV_ANALYSIS
+    shell:
+        "python -m revcurse.toy loss-curve --model {input.model} --out {output} > {log} 2>&1"
+
 
 rule evaluate_toy_over_training:
     input:

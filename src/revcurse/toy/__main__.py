@@ -203,7 +203,9 @@ def cmd_table2_experiment(args) -> None:
     from revcurse.toy.experiment import experiment, markdown, summary
 
     evals = read_parquets(args.evals)
-    table, verdicts, runs = experiment(evals, read_parquets(args.curves), args.paper_values)
+    table, verdicts, runs = experiment(evals, read_parquets(args.curves), args.paper_values,
+                                       read_parquets(args.losses) if args.losses else None,
+                                       json.loads(args.loss_reductions))
     # The code that made the runs (one version, once the experiment's runs come from one clone) and this table's.
     stamp = {"runs_code_version": ", ".join(listed_values(evals["code_version"])),
              "code_version": provenance()["code_version"]}
@@ -245,6 +247,13 @@ def cmd_stuck_seed(args) -> None:
     runs.assign(code_version_of_table=provenance()["code_version"]).to_csv(args.csv, index=False, float_format="%.4f")
     Path(args.md).write_text(stuck_seed_markdown(runs, reading))
     log.info("stuck seed: %s", reading)
+
+
+def cmd_loss_curve(args) -> None:
+    """One run's logged training loss, read from its checkpoint (revcurse.toy.tables.loss_curves)."""
+    from revcurse.toy.tables import loss_curves
+
+    write_parquet(loss_curves([args.model]), Path(args.out), {"provenance": provenance()})
 
 
 def cmd_training_curves(args) -> None:
@@ -373,11 +382,18 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--evals", nargs="+", required=True, help="eval.parquet files of the candidates' MDM runs")
     p.add_argument("--curves", nargs="+", required=True, help="accuracy_over_training.parquet files of the same runs")
     p.add_argument("--paper-values", required=True, help="resources/paper_values.yaml")
+    p.add_argument("--losses", nargs="*", default=[], help="loss_curve.parquet files of those runs that have one")
+    p.add_argument("--loss-reductions", default="{}", help="JSON: preset -> its MDM's loss_reduction (sum | mean)")
     p.add_argument("--csv", required=True, help="every cell")
     p.add_argument("--verdicts-csv", required=True)
     p.add_argument("--md", required=True)
     p.add_argument("--summary-md", required=True, help="candidate × L and the verdicts (reference/paper/README.md's block)")
     p.set_defaults(func=cmd_table2_experiment)
+
+    p = sub.add_parser("loss-curve", help="a run's logged training loss, from its checkpoint")
+    p.add_argument("--model", required=True, help="the run's model.pt")
+    p.add_argument("--out", required=True, help="Parquet: one row per logged step")
+    p.set_defaults(func=cmd_loss_curve)
 
     p = sub.add_parser("stuck-seed", help="the Table 2 experiment's stuck seed, unchanged and under single changes")
     p.add_argument("--evals", nargs="+", required=True, help="eval.parquet files of the runs")

@@ -187,7 +187,11 @@ def markdown(table: pd.DataFrame, verdicts: pd.DataFrame, runs: pd.DataFrame) ->
              "", "## Forward against reverse, run by run", "",
              "Each run's final forward and reverse success (Table 2's evaluation; `learned`: forward at least "
              f"{UNLEARNED_BELOW_FORWARD_PCT:g}%), and per L Spearman's rank correlation of the two over the learned runs "
-             "of every candidate: an association across configurations as much as within one, not a verdict.", "",
+             "of every candidate: an association across configurations as much as within one, not a verdict. Where a "
+             f"run's loss curve is shipped: its training loss over the last {LOSS_TAIL_STEPS} steps, the data's loss "
+             "levels at its length and loss reduction (`loss_levels`: every position's marginal whatever is visible, "
+             "the letters' placement without the pairing, and the data's entropy, the floor) and the nearest of them.",
+             "",
              forward_reverse_correlation(runs).round(3).to_markdown(index=False), "",
              runs.to_markdown(index=False, floatfmt=".2f"),
              "", "## Final step and best over training", ""]
@@ -202,10 +206,12 @@ def markdown(table: pd.DataFrame, verdicts: pd.DataFrame, runs: pd.DataFrame) ->
     return "\n".join(lines)
 
 
-def experiment(evals: pd.DataFrame, curves: pd.DataFrame,
-               paper_values: str | Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+def experiment(evals: pd.DataFrame, curves: pd.DataFrame, paper_values: str | Path,
+               losses: pd.DataFrame | None = None,
+               loss_reductions: dict[str, str] | None = None) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Every candidate's cells, its verdicts (stage A, L = 20, and the full rule, every printed L) and each run's
-    final forward and reverse success."""
+    final forward and reverse success, with its loss beside the data's loss levels where ``losses`` has its loss
+    curve (``with_loss_levels``)."""
     if set(evals["model"]) != {"mdm"}:
         raise ValueError(f"the Table 2 experiment reads MDM runs only; the evaluations given hold models "
                          f"{sorted(set(evals['model']))}")
@@ -216,7 +222,10 @@ def experiment(evals: pd.DataFrame, curves: pd.DataFrame,
     for preset in sorted(table["preset"].unique()):
         for rule, lengths in (("stage A (L = 20)", [20]), ("Table 2 (every L)", sorted(map(int, paper["L"].unique())))):
             verdicts.append({"preset": preset, "rule": rule, **verdict(table, preset, lengths)})
-    return table, pd.DataFrame(verdicts), forward_and_reverse(rates)
+    runs = forward_and_reverse(rates)
+    if losses is not None:
+        runs = with_loss_levels(runs, losses, loss_reductions or {})
+    return table, pd.DataFrame(verdicts), runs
 
 
 # Stage B's stuck seed: the run of paper_bf16_init_pytorch that did not learn the forward pairing (MDM, L = 40,
@@ -251,6 +260,29 @@ def loss_levels(length: int, reduction: str) -> dict[str, float]:
     return {name: value / (length if reduction == "mean" else 1) for name, value in levels.items()}
 
 
+LOSS_TAIL = f"loss_last_{LOSS_TAIL_STEPS}_steps"
+
+
+def with_loss_levels(runs: pd.DataFrame, losses: pd.DataFrame, loss_reductions: dict[str, str]) -> pd.DataFrame:
+    """``runs`` (one row per preset, L, seed) with, where ``losses`` has the run's loss curve: its loss
+    reduction (``loss_reductions``: preset -> 'sum' | 'mean'), its mean training loss over the last LOSS_TAIL_STEPS
+    steps, the loss levels of its length and reduction (``loss_levels``) and the level nearest its loss."""
+    missing = sorted(set(losses["preset"]) - set(loss_reductions))
+    if missing:
+        raise ValueError(f"loss levels: no loss reduction given for presets {missing}")
+    run = ["preset", "length", "seed"]
+    tail = losses[losses["step"] > losses.groupby(run)["step"].transform("max") - LOSS_TAIL_STEPS]
+    tail = tail.groupby(run, as_index=False)["loss"].mean().rename(columns={"length": "L", "loss": LOSS_TAIL})
+    tail["loss_reduction"] = tail["preset"].map(loss_reductions)
+    levels = pd.DataFrame([loss_levels(int(r.L), r.loss_reduction) for r in tail.itertuples()], index=tail.index,
+                          columns=list(LOSS_LEVELS)).add_prefix("loss_")
+    tail = tail.join(levels)
+    tail["loss_level"] = [min(LOSS_LEVELS, key=lambda level: abs(r[f"loss_{level}"] - r[LOSS_TAIL]))
+                          for _, r in tail.iterrows()]
+    return runs.merge(tail[["preset", "L", "seed", "loss_reduction", LOSS_TAIL, "loss_level",
+                            *(f"loss_{level}" for level in LOSS_LEVELS)]], on=["preset", "L", "seed"], how="left")
+
+
 def stuck_seed(evals: pd.DataFrame, curves: pd.DataFrame, losses: pd.DataFrame,
                loss_reductions: dict[str, str]) -> tuple[pd.DataFrame, str]:
     """One row per run: the change it makes (``none`` for the unchanged run), its final forward and reverse
@@ -268,20 +300,11 @@ def stuck_seed(evals: pd.DataFrame, curves: pd.DataFrame, losses: pd.DataFrame,
     over_training = (ema[ema["step"].isin(shared)].groupby(["preset", "step"])[["successes", "samples"]].sum()
                      .pipe(lambda d: 100 * d["successes"] / d["samples"]).unstack("step"))
     over_training.columns = [f"forward_pct_step_{step}" for step in over_training.columns]
-    tail = losses[losses["step"] > losses.groupby("preset")["step"].transform("max") - LOSS_TAIL_STEPS]
-    runs = (runs.merge(over_training, left_on="preset", right_index=True)
-            .merge(tail.groupby("preset")["loss"].mean().rename(f"loss_last_{LOSS_TAIL_STEPS}_steps"),
-                   left_on="preset", right_index=True)
+    runs = (with_loss_levels(runs, losses, loss_reductions).merge(over_training, left_on="preset", right_index=True)
             .merge(evals.groupby("preset")["code_version"].agg(lambda c: ", ".join(listed_values(c))),
                    left_on="preset", right_index=True))
-    missing = sorted(set(runs["preset"]) - set(loss_reductions))
-    if missing:
-        raise ValueError(f"stuck seed: no loss reduction given for presets {missing}")
-    runs["loss_reduction"] = runs["preset"].map(loss_reductions)
-    levels = pd.DataFrame([loss_levels(int(r.L), r.loss_reduction) for r in runs.itertuples()], index=runs.index)
-    runs = runs.join(levels.add_prefix("loss_"))
     first = ["change", "preset", "code_version", "L", "seed", "learned", "final_forward_pct", "final_reverse_pct",
-             "loss_reduction", f"loss_last_{LOSS_TAIL_STEPS}_steps", *(f"loss_{level}" for level in LOSS_LEVELS)]
+             "loss_reduction", LOSS_TAIL, "loss_level", *(f"loss_{level}" for level in LOSS_LEVELS)]
     runs = runs[first + [c for c in runs.columns if c not in first]]
     runs = runs.sort_values("change", key=lambda c: c != "none").reset_index(drop=True)
     unchanged = runs[runs["change"] == "none"]
@@ -298,18 +321,11 @@ def stuck_seed(evals: pd.DataFrame, curves: pd.DataFrame, losses: pd.DataFrame,
                    "that frees it shows what the stuck trajectory depends on, not a cause found over seeds.")
     else:
         reading = "The unchanged run stays stuck, and no single change makes it learn."
-    nearest = [f"{r.change} {getattr(r, f'loss_last_{LOSS_TAIL_STEPS}_steps'):.3g} ({nearest_level(r)})"
-               for r in runs.itertuples()]
+    nearest = [f"{r['change']} {r[LOSS_TAIL]:.3g} ({r['loss_level']}, {r['loss_' + r['loss_level']]:.3g})"
+               for _, r in runs.iterrows()]
     reading += (f" Training loss over the last {LOSS_TAIL_STEPS} steps, with the nearest of the data's loss levels "
                 f"(`loss_levels`: {', '.join(LOSS_LEVELS)}): {'; '.join(nearest)}.")
     return runs, reading
-
-
-def nearest_level(run) -> str:
-    """The loss level nearest a run's loss tail, and that level's value."""
-    tail = getattr(run, f"loss_last_{LOSS_TAIL_STEPS}_steps")
-    level = min(LOSS_LEVELS, key=lambda name: abs(getattr(run, f"loss_{name}") - tail))
-    return f"{level}, {getattr(run, f'loss_{level}'):.3g}"
 
 
 def stuck_seed_markdown(runs: pd.DataFrame, reading: str) -> str:
