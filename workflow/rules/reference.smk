@@ -223,12 +223,12 @@ rule reference_table2_experiment:
 
 # Stage B's stuck seed (docs/toy.md, "The Table 2 experiment"): paper_bf16_init_pytorch's MDM at L = 40, seed 0,
 # unchanged and under one change at a time, shipped apart from runs/ (its unchanged run shares a preset and cell
-# with a reference run of another code version) with its loss curves, read from the checkpoints when shipped.
+# with a reference run of another code version), each with its loss curve (rule toy_loss_curve).
 rule reference_stuck_seed:
     input:
         evals=lambda wildcards: stuck_seed_files("eval.parquet"),
         curves=lambda wildcards: stuck_seed_files("accuracy_over_training.parquet"),
-        losses=f"{STUCK_SEED_RUNS}/loss_curves.parquet",
+        losses=lambda wildcards: stuck_seed_files("loss_curve.parquet"),
     output:
         csv=f"{REFERENCE_BUILD}/stuck_seed.csv",
         md=f"{REFERENCE_BUILD}/stuck_seed.md",
