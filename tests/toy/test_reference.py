@@ -50,8 +50,11 @@ def test_every_shipped_run_names_its_code_and_the_provenance_its_machine():
 def test_every_shipped_table_was_built_by_a_clean_tree():
     """The reference is built outside the tree and copied in at the end (workflow/rules/reference.smk): nothing
     it ships names a '-dirty' version."""
-    tables = [path for path in REFERENCE.glob("*.csv") if "code_version" in pd.read_csv(path, nrows=0)]
-    assert {"table2.csv", "fidelity.csv", "toy_decoding_choices.csv"} <= {path.name for path in tables}
+    tables = [path for pattern in ("*.csv", "default/*.csv") for path in REFERENCE.glob(pattern)
+              if "code_version" in pd.read_csv(path, nrows=0)]
+    built = {str(path.relative_to(REFERENCE)) for path in tables}
+    assert {f"{folder}{name}" for folder in ("", "default/")
+            for name in ("table2.csv", "fidelity.csv", "toy_decoding_choices.csv")} <= built
     for path in tables:
         versions = pd.Series(listed_values(pd.read_csv(path)["code_version"]))
         assert versions.str.fullmatch(r"[0-9a-f]{12}").all(), (path.name, list(versions))
