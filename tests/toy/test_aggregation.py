@@ -30,6 +30,13 @@ def test_means_pool_the_seeds_and_the_header_names_every_seed_that_ran():
     assert table.set_index(["L", "direction"]).loc[(8, "reverse"), ["seed_ci95_low_pct"]].isna().all()
 
 
+def test_a_cell_whose_runs_are_missing_reads_not_run():
+    rows = evaluation_rows("mdm", 6, 0, 10, 4) + evaluation_rows("mdm", 8, 0, 9, 2) + evaluation_rows("arm", 6, 0, 10, 0)
+    final = table2_markdown(table2(pd.DataFrame(rows)).assign(config_hash="h")).split("### Final step")[1]
+    row_8 = next(line for line in final.splitlines() if line.startswith("|   8 |"))
+    assert row_8.count("not run") == 2 and "nan" not in final          # the ARM did not run at L = 8
+
+
 def curve_rows(model: str, seed: int, reverse_by_step: dict[int, int], weights: str = "ema",
                order: str = "random") -> list[dict]:
     """Accuracy-over-training rows: reverse successes out of 10 per letter at each step, forward 10."""

@@ -166,6 +166,7 @@ def table2_markdown(table: pd.DataFrame) -> str:
         wide = rows.assign(value=rows.apply(cell, axis=1)).pivot_table(
             index="L", columns=["model", "direction"], values="value", aggfunc="first")
         wide.columns = [f"{m.upper()} {d}" for m, d in wide.columns]
+        wide = wide.fillna("not run")          # a (model, L) cell whose runs are not there yet
         samples = rows["samples_per_seed"]
         parts.append(f"\n### {titles.get(selection, selection)}\n\nseeds {_values(rows['seeds'])}; "
                      f"{_values(samples)} samples per seed ({_values(samples // N_LETTERS)} per letter)\n\n"
