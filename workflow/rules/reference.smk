@@ -12,9 +12,11 @@ from revcurse.toy.experiment import DEFAULT_PRESET
 REFERENCE = "reference/paper"
 REFERENCE_BUILD = "results/reference"
 REFERENCE_PRESET = "paper_bf16"   # the reference numbers: Table 2, the decoding choices, the fidelity report
-# Table 2 re-run at config.yaml's model (DEFAULT_PRESET: the Table 2 experiment's outcome), built as the reference's
-# own from its shipped runs into default/; the reference's own stay the project's first model's (REFERENCE_PRESET).
-DEFAULT_BUILD = f"{REFERENCE_BUILD}/default"
+# The reference's builds of Table 2, its figure and report, each from one preset's shipped runs: the folder under
+# reference/paper/ (and results/reference/) → its preset. The reference's own stay the project's first model's
+# (REFERENCE_PRESET); default/ is Table 2 re-run at config.yaml's model (DEFAULT_PRESET: the Table 2 experiment's outcome).
+REFERENCE_FOLDERS = {"": REFERENCE_PRESET, "default/": DEFAULT_PRESET}
+REFERENCE_FOLDER_PATTERN = "|".join(REFERENCE_FOLDERS)
 # Presets that differ in one setting: <name>.{csv,md} is variant − baseline on the cells and seeds that
 # `cells_of` ran (docs/toy.md, "Precision and speed", "Choices that move the number"); `losses`: the loss
 # curves of those runs, read from their checkpoints when they were compared first.
@@ -34,17 +36,20 @@ comparison_runs = lambda c: [
     for _, model, L, seed in [run for run in shipped_runs() if run[0] == c["cells_of"]]
     for preset in (c["variant"], c["baseline"])
 ]
-# One preset's shipped runs' ``name`` files (lambdas rather than defs, as above).
-preset_files = lambda preset, name: lambda wildcards: shipped_files(name, lambda p: p == preset)
-# The probe figures' plotted values shipped under ``folder`` (the fidelity report reads 3, 4, 5, 13 where they exist).
-shipped_figures = lambda folder: {figure: f"{folder}/figures/{stem}.csv" for figure, (stem, _) in TOY_FIGURES.items()
-                                  if figure in FIDELITY_FIGURES and os.path.exists(f"{folder}/figures/{stem}.csv")}
+# The shipped runs' ``name`` files of a build's preset (lambdas rather than defs, as above).
+reference_preset_files = lambda wildcards, name: shipped_files(
+    name, lambda preset: preset == REFERENCE_FOLDERS[wildcards.folder])
+# The probe figures' plotted values shipped in a build's folder (the fidelity report reads 3, 4, 5, 13 where they exist).
+shipped_figures = lambda folder: {figure: path for figure, (stem, _) in TOY_FIGURES.items()
+                                  if figure in FIDELITY_FIGURES
+                                  for path in [f"{REFERENCE}/{folder}figures/{stem}.csv"] if os.path.exists(path)}
 # The MDM's loss reduction of each preset, which fixes the scale of its loss (revcurse.toy.experiment.loss_levels).
 preset_loss_reductions = lambda presets: {
     preset: toy_specs.toy_model_fields(config_for_preset(preset), "mdm")["loss_reduction"] for preset in sorted(presets)}
-# The toy config's hash of a reference preset, as its Table 2 stamps it (a lambda: read only when a job needs it,
-# so that a workflow without reference/paper/config.yaml still parses).
-reference_config_hash = lambda preset: lambda wildcards: config_hash(config_for_preset(preset)["toy"])
+# The toy config's hash of a preset, as its Table 2 stamps it, and of a build's preset (read only when a job needs
+# it, so that a workflow without reference/paper/config.yaml still parses).
+preset_config_hash = lambda preset: config_hash(config_for_preset(preset)["toy"])
+reference_config_hash = lambda wildcards: preset_config_hash(REFERENCE_FOLDERS[wildcards.folder])
 
 
 rule reference_runs:
@@ -56,34 +61,38 @@ rule reference_runs:
 
 use rule table2 as reference_table2 with:
     input:
-        evals=preset_files(REFERENCE_PRESET, "eval.parquet"),
-        curves=preset_files(REFERENCE_PRESET, "accuracy_over_training.parquet"),
+        evals=lambda wildcards: reference_preset_files(wildcards, "eval.parquet"),
+        curves=lambda wildcards: reference_preset_files(wildcards, "accuracy_over_training.parquet"),
     output:
-        csv=f"{REFERENCE_BUILD}/table2.csv",
-        md=f"{REFERENCE_BUILD}/table2.md",
+        csv=f"{REFERENCE_BUILD}/{{folder}}table2.csv",
+        md=f"{REFERENCE_BUILD}/{{folder}}table2.md",
     params:
-        config_hash=reference_config_hash(REFERENCE_PRESET),
+        config_hash=reference_config_hash,
+    wildcard_constraints:
+        folder=REFERENCE_FOLDER_PATTERN,
     log:
-        f"{LOG_DIR}/reference/table2.log",
+        f"{LOG_DIR}/reference/{{folder}}table2.log",
     benchmark:
-        f"{BENCH_DIR}/reference/table2.tsv"
+        f"{BENCH_DIR}/reference/{{folder}}table2.tsv"
 
 
 use rule toy_training_curves as reference_training_curves with:
     input:
-        preset_files(REFERENCE_PRESET, "accuracy_over_training.parquet"),
+        lambda wildcards: reference_preset_files(wildcards, "accuracy_over_training.parquet"),
     output:
-        png=f"{REFERENCE_BUILD}/figures/toy_accuracy_over_training.png",
-        pdf=f"{REFERENCE_BUILD}/figures/toy_accuracy_over_training.pdf",
-        csv=f"{REFERENCE_BUILD}/figures/toy_accuracy_over_training.csv",
-        choices_csv=f"{REFERENCE_BUILD}/toy_decoding_choices.csv",
-        choices_md=f"{REFERENCE_BUILD}/toy_decoding_choices.md",
+        png=f"{REFERENCE_BUILD}/{{folder}}figures/toy_accuracy_over_training.png",
+        pdf=f"{REFERENCE_BUILD}/{{folder}}figures/toy_accuracy_over_training.pdf",
+        csv=f"{REFERENCE_BUILD}/{{folder}}figures/toy_accuracy_over_training.csv",
+        choices_csv=f"{REFERENCE_BUILD}/{{folder}}toy_decoding_choices.csv",
+        choices_md=f"{REFERENCE_BUILD}/{{folder}}toy_decoding_choices.md",
     params:
-        config_hash=reference_config_hash(REFERENCE_PRESET),
+        config_hash=reference_config_hash,
+    wildcard_constraints:
+        folder=REFERENCE_FOLDER_PATTERN,
     log:
-        f"{LOG_DIR}/reference/training_curves.log",
+        f"{LOG_DIR}/reference/{{folder}}training_curves.log",
     benchmark:
-        f"{BENCH_DIR}/reference/training_curves.tsv"
+        f"{BENCH_DIR}/reference/{{folder}}training_curves.tsv"
 
 
 rule reference_comparison:
@@ -111,87 +120,29 @@ rule reference_comparison:
         "--evals {input.evals} --losses {input.losses} {params.curves} --csv {output.csv} --md {output.md} > {log} 2>&1"
 
 
-REFERENCE_FIGURES = shipped_figures(REFERENCE)
-
-
 use rule fidelity as reference_fidelity with:
     input:
+        unpack(lambda wildcards: shipped_figures(wildcards.folder)),
         table2=rules.reference_table2.output.csv,
         table3=FIDELITY_REQUIRED["table3"],
-        **REFERENCE_FIGURES,
         paper_values="resources/paper_values.yaml",
         paper_table3="resources/paper_table3.csv",
     output:
-        md=f"{REFERENCE_BUILD}/fidelity.md",
-        csv=f"{REFERENCE_BUILD}/fidelity.csv",
+        md=f"{REFERENCE_BUILD}/{{folder}}fidelity.md",
+        csv=f"{REFERENCE_BUILD}/{{folder}}fidelity.csv",
     params:
         sources=lambda wildcards, input: " ".join(
-            f"--source {name}={input[name]}" for name in ["table2", "table3", *REFERENCE_FIGURES]
+            f"--source {name}={input[name]}"
+            for name in ["table2", "table3", *shipped_figures(wildcards.folder)]
         ),
         selection="final",
-        config_hash=reference_config_hash(REFERENCE_PRESET),
+        config_hash=reference_config_hash,
+    wildcard_constraints:
+        folder=REFERENCE_FOLDER_PATTERN,
     log:
-        f"{LOG_DIR}/reference/fidelity.log",
+        f"{LOG_DIR}/reference/{{folder}}fidelity.log",
     benchmark:
-        f"{BENCH_DIR}/reference/fidelity.tsv"
-
-
-# Table 2 re-run at the default (DEFAULT_PRESET): the same tables, figure and report as the reference's above.
-use rule table2 as reference_default_table2 with:
-    input:
-        evals=preset_files(DEFAULT_PRESET, "eval.parquet"),
-        curves=preset_files(DEFAULT_PRESET, "accuracy_over_training.parquet"),
-    output:
-        csv=f"{DEFAULT_BUILD}/table2.csv",
-        md=f"{DEFAULT_BUILD}/table2.md",
-    params:
-        config_hash=reference_config_hash(DEFAULT_PRESET),
-    log:
-        f"{LOG_DIR}/reference/default/table2.log",
-    benchmark:
-        f"{BENCH_DIR}/reference/default/table2.tsv"
-
-
-use rule toy_training_curves as reference_default_training_curves with:
-    input:
-        preset_files(DEFAULT_PRESET, "accuracy_over_training.parquet"),
-    output:
-        png=f"{DEFAULT_BUILD}/figures/toy_accuracy_over_training.png",
-        pdf=f"{DEFAULT_BUILD}/figures/toy_accuracy_over_training.pdf",
-        csv=f"{DEFAULT_BUILD}/figures/toy_accuracy_over_training.csv",
-        choices_csv=f"{DEFAULT_BUILD}/toy_decoding_choices.csv",
-        choices_md=f"{DEFAULT_BUILD}/toy_decoding_choices.md",
-    params:
-        config_hash=reference_config_hash(DEFAULT_PRESET),
-    log:
-        f"{LOG_DIR}/reference/default/training_curves.log",
-    benchmark:
-        f"{BENCH_DIR}/reference/default/training_curves.tsv"
-
-
-DEFAULT_FIGURES = shipped_figures(f"{REFERENCE}/default")
-
-
-use rule fidelity as reference_default_fidelity with:
-    input:
-        table2=rules.reference_default_table2.output.csv,
-        table3=FIDELITY_REQUIRED["table3"],
-        **DEFAULT_FIGURES,
-        paper_values="resources/paper_values.yaml",
-        paper_table3="resources/paper_table3.csv",
-    output:
-        md=f"{DEFAULT_BUILD}/fidelity.md",
-        csv=f"{DEFAULT_BUILD}/fidelity.csv",
-    params:
-        sources=lambda wildcards, input: " ".join(
-            f"--source {name}={input[name]}" for name in ["table2", "table3", *DEFAULT_FIGURES]
-        ),
-        selection="final",
-        config_hash=reference_config_hash(DEFAULT_PRESET),
-    log:
-        f"{LOG_DIR}/reference/default/fidelity.log",
-    benchmark:
-        f"{BENCH_DIR}/reference/default/fidelity.tsv"
+        f"{BENCH_DIR}/reference/{{folder}}fidelity.tsv"
 
 
 # The Table 2 experiment (docs/toy.md, "The Table 2 experiment"): its cells and verdicts from the shipped MDM
@@ -249,7 +200,7 @@ rule reference_provenance:
     output:
         f"{REFERENCE_BUILD}/provenance.json",
     params:
-        config_hashes=lambda wildcards: as_json({preset: reference_config_hash(preset)(wildcards)
+        config_hashes=lambda wildcards: as_json({preset: preset_config_hash(preset)
                                                  for preset in ("paper_bf16", "paper_fp32")}),
     log:
         f"{LOG_DIR}/reference/provenance.log",
@@ -265,13 +216,10 @@ rule reference_provenance:
 # deletes a job's outputs before it runs).
 rule reference:
     input:
-        rules.reference_table2.output,
-        rules.reference_training_curves.output,
+        expand(rules.reference_table2.output, folder=REFERENCE_FOLDERS),
+        expand(rules.reference_training_curves.output, folder=REFERENCE_FOLDERS),
         expand(rules.reference_comparison.output, name=REFERENCE_COMPARISONS),
-        rules.reference_fidelity.output,
-        rules.reference_default_table2.output,
-        rules.reference_default_training_curves.output,
-        rules.reference_default_fidelity.output,
+        expand(rules.reference_fidelity.output, folder=REFERENCE_FOLDERS),
         rules.reference_table2_experiment.output,
         rules.reference_stuck_seed.output,
         rules.reference_provenance.output,

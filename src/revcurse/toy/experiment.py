@@ -7,6 +7,7 @@ Read from the runs' Parquet files only: ``eval.parquet`` (Table 2's final evalua
 from __future__ import annotations
 
 import math
+from functools import cache
 from pathlib import Path
 
 import pandas as pd
@@ -237,6 +238,7 @@ LOSS_TAIL_STEPS = 500
 LOSS_LEVELS = ("context_blind", "pairing_blind", "floor")
 
 
+@cache   # one dataset build per (L, reduction), however many runs a table places
 def loss_levels(length: int, reduction: str) -> dict[str, float]:
     """The expected masked-diffusion loss (revcurse.toy.train.masked_diffusion_loss, nats) of three predictors of
     the toy data of this length, from the data alone. A model whose conditionals are those of a distribution q has
