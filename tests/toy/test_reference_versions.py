@@ -20,7 +20,7 @@ def file_versions(path: Path) -> tuple[str, ...]:
 
 def run_versions(reference: Path, name: str) -> list[str]:
     """Code versions of the runs a table is built from: the cells (preset, model, L) of its rows (``preset``, or a
-    comparison's ``baseline`` and ``variant``, on the seeds both ran), and a comparison's loss curves."""
+    comparison's ``baseline`` and ``variant``, on the seeds both ran), their loss curves included."""
     table = pd.read_csv(reference / name)
     presets = [c for c in ("preset", "baseline", "variant") if c in table]
     if not presets or not {"model", "L"} <= set(table):
@@ -30,8 +30,6 @@ def run_versions(reference: Path, name: str) -> list[str]:
         cells = [reference / "runs" / row[c] / "toy" / row["model"] / f"L{row['L']}" for c in presets]
         seeds = set.intersection(*({p.name for p in cell.glob("seed*")} for cell in cells))
         files += [f for cell in cells for seed in sorted(seeds) for f in sorted((cell / seed).glob("*.parquet"))]
-    curves = reference / "runs" / f"loss_curves_{Path(name).stem}.parquet"
-    files += [curves] if curves.exists() else []
     return listed_values(pd.Series([v for f in files for v in file_versions(f)], dtype=str))
 
 

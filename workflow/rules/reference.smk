@@ -18,8 +18,8 @@ REFERENCE_PRESET = "paper_bf16"   # the reference numbers: Table 2, the decoding
 REFERENCE_FOLDERS = {"": REFERENCE_PRESET, "default/": DEFAULT_PRESET}
 REFERENCE_FOLDER_PATTERN = "|".join(REFERENCE_FOLDERS)
 # Presets that differ in one setting: <name>.{csv,md} is variant − baseline on the cells and seeds that
-# `cells_of` ran (docs/toy.md, "Precision and speed", "Choices that move the number"); `losses`: the loss
-# curves of those runs, read from their checkpoints when they were compared first.
+# `cells_of` ran (docs/toy.md, "Precision and speed", "Choices that move the number"), with the loss curves
+# shipped with those runs (loss_curve.parquet: the MDM's, read from their checkpoints by rule toy_loss_curve).
 REFERENCE_COMPARISONS = {
     "precision_check": dict(variant="paper_bf16", baseline="paper_fp32", cells_of="paper_fp32"),
     "init_radd": dict(variant="paper_bf16_init_radd", baseline="paper_bf16", cells_of="paper_bf16_init_radd"),
@@ -101,7 +101,9 @@ rule reference_comparison:
         curves=lambda wildcards: [f"{run}/accuracy_over_training.parquet"
                                   for run in comparison_runs(REFERENCE_COMPARISONS[wildcards.name])
                                   if os.path.exists(f"{run}/accuracy_over_training.parquet")],
-        losses=f"{REFERENCE_RUNS}/loss_curves_{{name}}.parquet",
+        losses=lambda wildcards: [f"{run}/loss_curve.parquet"
+                                  for run in comparison_runs(REFERENCE_COMPARISONS[wildcards.name])
+                                  if os.path.exists(f"{run}/loss_curve.parquet")],
     output:
         csv=f"{REFERENCE_BUILD}/{{name}}.csv",
         md=f"{REFERENCE_BUILD}/{{name}}.md",

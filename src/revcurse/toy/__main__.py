@@ -216,25 +216,9 @@ def cmd_table2_experiment(args) -> None:
     log.info("Table 2 experiment:\n%s", verdicts.to_string(index=False))
 
 
-def training_losses(args) -> pd.DataFrame:
-    """The runs' logged training losses: from their checkpoints (--models, also written to --write-losses if given)
-    or from Parquet written so earlier (--losses), for runs whose checkpoints are not shipped."""
-    from revcurse.core.io import read_parquets
-    from revcurse.toy.tables import loss_curves
-
-    if not args.models:
-        return read_parquets(args.losses)
-    losses = loss_curves(args.models)
-    if args.write_losses:
-        losses.to_parquet(args.write_losses, index=False)
-    return losses
-
-
 def add_loss_arguments(p: argparse.ArgumentParser) -> None:
-    losses = p.add_mutually_exclusive_group(required=True)
-    losses.add_argument("--models", nargs="+", help="model.pt files of the same runs: their loss curves")
-    losses.add_argument("--losses", nargs="+", help="Parquet files of their loss curves (as --write-losses writes)")
-    p.add_argument("--write-losses", help="where to write the loss curves read from --models (Parquet)")
+    p.add_argument("--losses", nargs="+", required=True,
+                   help="loss_curve.parquet files of the same runs (`python -m revcurse.toy loss-curve`)")
 
 
 def cmd_stuck_seed(args) -> None:
@@ -242,7 +226,7 @@ def cmd_stuck_seed(args) -> None:
     from revcurse.core.io import read_parquets
     from revcurse.toy.experiment import stuck_seed, stuck_seed_markdown
 
-    runs, reading = stuck_seed(read_parquets(args.evals), read_parquets(args.curves), training_losses(args),
+    runs, reading = stuck_seed(read_parquets(args.evals), read_parquets(args.curves), read_parquets(args.losses),
                                json.loads(args.loss_reductions))
     runs.assign(code_version_of_table=provenance()["code_version"]).to_csv(args.csv, index=False, float_format="%.4f")
     Path(args.md).write_text(stuck_seed_markdown(runs, reading))
@@ -281,7 +265,7 @@ def cmd_compare_presets(args) -> None:
     from revcurse.toy.tables import UNLEARNED_BELOW_FORWARD_PCT, preset_comparison
 
     evals = read_parquets(args.evals)
-    losses = training_losses(args)
+    losses = read_parquets(args.losses)
     curves = read_parquets(args.curves) if args.curves else None
     table = preset_comparison(evals, losses, args.baseline, args.variant, curves)
     if table.empty:
