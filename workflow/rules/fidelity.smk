@@ -21,6 +21,10 @@ fidelity_sources = lambda wildcards: {
     **FIDELITY_REQUIRED,
     **{name: path for name, path in FIDELITY_FIGURES.items() if os.path.exists(path)},
 }
+# The report's --source arguments: each source the job's input has.
+fidelity_source_args = lambda wildcards, input: " ".join(
+    f"--source {name}={input[name]}" for name in [*FIDELITY_REQUIRED, *FIDELITY_FIGURES] if name in input.keys()
+)
 
 
 rule fidelity:
@@ -37,9 +41,7 @@ rule fidelity:
             labels={"table": "Fidelity report (CSV)"},
         ),
     params:
-        sources=lambda wildcards, input: " ".join(
-            f"--source {name}={input[name]}" for name in [*FIDELITY_REQUIRED, *FIDELITY_FIGURES] if name in input.keys()
-        ),
+        sources=fidelity_source_args,
         selection="final",  # Table 2 rows compared; the other selection is shown, not counted
         config_hash=config_hash(TOY),  # as Table 2; Table 3 brings its own (fidelity.md lists each source's)
     log:

@@ -37,6 +37,9 @@ comparison_runs = lambda c: [
     for _, model, L, seed in [run for run in shipped_runs() if run[0] == c["cells_of"]]
     for preset in (c["variant"], c["baseline"])
 ]
+# A comparison's runs' ``name`` files, where shipped (not every run has its accuracy over training or loss curve).
+shipped_comparison_files = lambda wildcards, name: [
+    f"{run}/{name}" for run in comparison_runs(REFERENCE_COMPARISONS[wildcards.name]) if os.path.exists(f"{run}/{name}")]
 # The comparisons whose runs are shipped (one is listed before its runs are made).
 SHIPPED_COMPARISONS = [name for name, comparison in REFERENCE_COMPARISONS.items() if comparison_runs(comparison)]
 # The shipped runs' ``name`` files of a build's preset (lambdas rather than defs, as above).
@@ -101,12 +104,8 @@ use rule toy_training_curves as reference_training_curves with:
 rule reference_comparison:
     input:
         evals=lambda wildcards: [f"{run}/eval.parquet" for run in comparison_runs(REFERENCE_COMPARISONS[wildcards.name])],
-        curves=lambda wildcards: [f"{run}/accuracy_over_training.parquet"
-                                  for run in comparison_runs(REFERENCE_COMPARISONS[wildcards.name])
-                                  if os.path.exists(f"{run}/accuracy_over_training.parquet")],
-        losses=lambda wildcards: [f"{run}/loss_curve.parquet"
-                                  for run in comparison_runs(REFERENCE_COMPARISONS[wildcards.name])
-                                  if os.path.exists(f"{run}/loss_curve.parquet")],
+        curves=lambda wildcards: shipped_comparison_files(wildcards, "accuracy_over_training.parquet"),
+        losses=lambda wildcards: shipped_comparison_files(wildcards, "loss_curve.parquet"),
     output:
         csv=f"{REFERENCE_BUILD}/{{name}}.csv",
         md=f"{REFERENCE_BUILD}/{{name}}.md",
@@ -136,10 +135,7 @@ use rule fidelity as reference_fidelity with:
         md=f"{REFERENCE_BUILD}/{{folder}}fidelity.md",
         csv=f"{REFERENCE_BUILD}/{{folder}}fidelity.csv",
     params:
-        sources=lambda wildcards, input: " ".join(
-            f"--source {name}={input[name]}"
-            for name in ["table2", "table3", *shipped_figures(wildcards.folder)]
-        ),
+        sources=fidelity_source_args,
         selection="final",
         config_hash=reference_config_hash,
     wildcard_constraints:
