@@ -132,6 +132,49 @@ def test_one_command_plans_every_shipped_table_from_the_shipped_runs(reference_w
                       "theory_table3": 1, "reference": 1}
 
 
+def default_probe_tables(root: Path) -> list[Path]:
+    """The probe tables of default/'s figures, one per probe and run of the probe grid (probes.yaml), written from the
+    probes' definitions rather than from the workflow's: every model's training dynamics, each toy run's reverse
+    positions and each MDM toy run's attention."""
+    grid = yaml.safe_load((REFERENCE / "probes.yaml").read_text())["toy"]
+    runs = root / "reference/paper/runs" / DEFAULT_PRESET
+    tables = []
+    for study, lengths in (("toy", grid["lengths"]), ("toy_attention_only", [2])):
+        for model in ("mdm", "arm"):
+            probes = ["gradient_alignment", "query_probability"] + (["reverse_positions"] if study == "toy" else []) \
+                + (["attention"] if (study, model) == ("toy", "mdm") else [])
+            tables += [runs / study / model / f"L{L}" / f"seed{seed}" / "probes" / f"{probe}.parquet"
+                       for L in lengths for seed in grid["seeds"] for probe in probes]
+    return tables
+
+
+@pytest.mark.workflow
+def test_a_builds_probe_figures_are_drawn_from_its_shipped_probe_tables_once_all_are_shipped(reference_workdir):
+    """With every probe table of default/'s grid shipped, `snakemake reference` draws its six probe figures from them
+    and its fidelity report reads those; with one table missing it draws none and reads what default/ ships."""
+    tables = default_probe_tables(reference_workdir)
+    added = [table for table in tables if not table.exists()]
+    for table in added:   # a dry run reads no table: empty files stand in for those not shipped yet
+        table.parent.mkdir(parents=True, exist_ok=True)
+        table.touch()
+    call = ("-n", "-p", "reference", *REFERENCE_CALL)
+    try:
+        output = workflow.snakemake(*call, cwd=reference_workdir)
+        assert workflow.job_counts(output)["reference_figure"] == 6
+        assert "--source fig3=results/reference/default/figures/fig3_attention_correlation.csv" in output
+        assert all(str(table.relative_to(reference_workdir)) in output for table in tables)
+        held = tables[-1].rename(tables[-1].with_suffix(".held"))
+        try:
+            output = workflow.snakemake(*call, cwd=reference_workdir)
+        finally:
+            held.rename(tables[-1])
+        assert "reference_figure" not in workflow.job_counts(output)
+        assert "results/reference/default/figures/fig3" not in output
+    finally:
+        for table in added:
+            table.unlink()
+
+
 @pytest.mark.workflow
 def test_the_reference_runs_target_names_the_shipped_runs_of_its_preset(reference_workdir):
     """`reference_runs` under paper_fp32 makes exactly the cells paper_fp32 shipped (the precision check's)."""

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import revcurse.toy.specs as toy_specs
 from revcurse.core.config import config_hash, other_presets_output, results_dir
-from revcurse.core.paths import run_dir, run_name, toy_data_file
+from revcurse.core.paths import RESULTS, run_dir, run_name, toy_data_file
 from revcurse.pipeline.config import load_config
 
 
@@ -15,13 +15,16 @@ configfile: "config.yaml"
 # The rules see the config as the command lines and benchmarks load it (revcurse.pipeline.config): config.yaml
 # (the file `configfile:` names), the preset, then what the command line set (--configfile files, then --config),
 # so a typed value wins over the preset. A bad value stops the run here, before any job, in one line naming the key.
-_load = lambda command_line: load_config(workflow.config_settings.configfiles or [], command_line, Path("config.yaml"),
-                                         Path(workflow.basedir) / "workflow/schemas/config.schema.yaml")
+_load = lambda command_line, configfiles=(): load_config(
+    [*(workflow.config_settings.configfiles or []), *configfiles], command_line, Path("config.yaml"),
+    Path(workflow.basedir) / "workflow/schemas/config.schema.yaml")
 _resolved = _load(workflow.config_settings.config or {})
 config.clear()
 config.update(_resolved)
-# Another preset's resolved config, over the same files and command line (reference.smk: its config hashes).
-config_for_preset = lambda preset: _load({**(workflow.config_settings.config or {}), "preset": preset})
+# Another preset's resolved config, over the same files and command line, then ``configfiles`` as if given after
+# them (reference.smk: its config hashes; the probe grid its figures' runs cover).
+config_for_preset = lambda preset, configfiles=(): _load({**(workflow.config_settings.config or {}), "preset": preset},
+                                                         configfiles)
 
 PRESET = config["preset"]
 TOY = config["toy"]

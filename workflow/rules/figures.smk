@@ -3,10 +3,11 @@
 # study's figure command on the probe tables it reads and writes PNG, PDF and the plotted values (CSV).
 FIGURES = {
     figure_rule_name(figure): dict(
-        figure=figure, stem=stem, inputs=inputs, command="python -m revcurse.toy figure", category="Toy study",
+        figure=figure, stem=stem, inputs=figure_probes(figure, TOY), command="python -m revcurse.toy figure",
+        category="Toy study",
         settings=as_json(TOY["probes"]), config_hash=config_hash(TOY),
     )
-    for figure, (stem, inputs) in TOY_FIGURES.items()
+    for figure, (stem, _) in TOY_FIGURES.items()
 } | {
     figure_rule_name(figure, "llm_"): dict(
         figure=figure, stem=stem, inputs=llm_probe_inputs(measurement, *tables),
@@ -15,6 +16,12 @@ FIGURES = {
     )
     for figure, (stem, measurement, tables) in LLM_FIGURES.items()
 }
+
+# A figure job's command line (also reference.smk's, which draws the toy figures from shipped probe tables).
+FIGURE_COMMAND = (
+    "{params.command} {params.figure} --inputs {input} --settings {params.settings:q} "
+    "--png {output.png} --pdf {output.pdf} --csv {output.csv} --config-hash {params.config_hash} > {log} 2>&1"
+)
 
 
 for _rule, _figure in FIGURES.items():
@@ -45,6 +52,4 @@ for _rule, _figure in FIGURES.items():
         conda:
             ENV_ANALYSIS
         shell:
-            "{params.command} {params.figure} --inputs {input} --settings {params.settings:q} "
-            "--png {output.png} --pdf {output.pdf} --csv {output.csv} --config-hash {params.config_hash} "
-            "> {log} 2>&1"
+            FIGURE_COMMAND

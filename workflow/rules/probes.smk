@@ -14,33 +14,32 @@ wildcard_constraints:
 toy_probe_spec = lambda wildcards, device=None: as_json(
     toy_specs.toy_probe_spec(config, wildcards.study, wildcards.model, int(wildcards.L), int(wildcards.seed), device)
 )
-# Probe tables of the grid runs (toy.models × lengths × seeds, in the config's order),
-# optionally of some models only.
-grid_probes = lambda probe, models=None: [
-    f"{run_dir(PRESET, 'toy', r['model'], r['L'], r['seed'])}/probes/{probe}.parquet"
-    for r in toy_runs()
-    if models is None or r["model"] in models
-]
-attention_only_probes = lambda probe: [
-    f"{run_dir(PRESET, 'toy_attention_only', m, TOY['attention_only']['length'], s)}/probes/{probe}.parquet"
-    for m in TOY["attention_only"]["models"]
-    for s in TOY["seeds"]
-]
-masked_diffusion_models = lambda: [
-    m for m, fields in TOY["models"].items() if fields["objective"] == "masked_diffusion"
-]
-# The toy figures (their rules: figures.smk): file name and the probe tables each reads.
+# The toy figures (their rules: figures.smk): file name and the probe tables each reads, as
+# (study, probe, objective of the models it reads: None for every model).
 TOY_FIGURES = {
-    "fig3": ("fig3_attention_correlation", grid_probes("attention", masked_diffusion_models())),
+    "fig3": ("fig3_attention_correlation", [("toy", "attention", "masked_diffusion")]),
     "fig4": ("fig4_attention_only_alignment",
-             attention_only_probes("gradient_alignment") + attention_only_probes("query_probability")),
+             [("toy_attention_only", "gradient_alignment", None), ("toy_attention_only", "query_probability", None)]),
     "fig5": ("fig5_gradient_alignment",
-             grid_probes("gradient_alignment", masked_diffusion_models())
-             + grid_probes("query_probability", masked_diffusion_models())),
-    "fig11": ("fig11_reverse_positions", grid_probes("reverse_positions")),
-    "fig12": ("fig12_training_dynamics", grid_probes("gradient_alignment") + grid_probes("query_probability")),
-    "fig13": ("fig13_attention_dynamics", grid_probes("attention", masked_diffusion_models())),
+             [("toy", "gradient_alignment", "masked_diffusion"), ("toy", "query_probability", "masked_diffusion")]),
+    "fig11": ("fig11_reverse_positions", [("toy", "reverse_positions", None)]),
+    "fig12": ("fig12_training_dynamics", [("toy", "gradient_alignment", None), ("toy", "query_probability", None)]),
+    "fig13": ("fig13_attention_dynamics", [("toy", "attention", "masked_diffusion")]),
 }
+# The probed runs of a toy config, as (study, model, L, seed): the grid (models × lengths × seeds) and the
+# attention-only runs, in the config's order.
+probe_runs = lambda toy: (
+    [("toy", m, L, s) for m in toy["models"] for L in toy["lengths"] for s in toy["seeds"]]
+    + [("toy_attention_only", m, toy["attention_only"]["length"], s)
+       for m in toy["attention_only"]["models"] for s in toy["seeds"]])
+# The probe tables a figure reads: those of the probed runs of ``toy`` (a toy config) made under ``preset``, in
+# ``root`` (the reference's shipped copies are under REFERENCE_RUNS).
+figure_probes = lambda figure, toy, preset=PRESET, root=RESULTS: [
+    f"{run_dir(preset, study, model, L, seed, root=root)}/probes/{probe}.parquet"
+    for probe_study, probe, objective in TOY_FIGURES[figure][1]
+    for study, model, L, seed in probe_runs(toy)
+    if study == probe_study and objective in (None, toy["models"][model]["objective"])
+]
 # Called by all_targets() once every rule is defined.
 probe_targets = lambda: [path for figure in TOY_FIGURES for path in getattr(rules, figure_rule_name(figure)).output]
 

@@ -2,11 +2,14 @@
 # rebuilt from the shipped per-run files (reference/paper/runs/) by one command:
 #   snakemake --configfile config.yaml reference/paper/config.yaml --config preset=paper_bf16 reference
 # Built under results/reference/ and copied into reference/paper/ by the last job (ship_reference), so that no
-# job stamps a code version made '-dirty' by an earlier job's output. The probe figures (3, 4, 5, 11, 12, 13)
-# are shipped as their probe run made them (their probe tables are not shipped); the fidelity report reads
-# their plotted values. The runs themselves: `snakemake ... --config preset=<preset> reference_runs` makes
+# job stamps a code version made '-dirty' by an earlier job's output. The probe figures (3, 4, 5, 11, 12, 13) of a
+# build whose probe tables are shipped (runs/<preset>/<study>/.../probes/) are drawn from them; the others are
+# shipped as their probe run drew them (the reference's own: its probe tables were not kept). The fidelity report
+# reads their plotted values. The runs themselves: `snakemake ... --config preset=<preset> reference_runs` makes
 # every run the reference ships of that preset under results/; copying their Parquet files into
 # reference/paper/runs/ is what ships them (reference/paper/README.md).
+from functools import cache
+
 from revcurse.toy.experiment import DEFAULT_PRESET
 
 REFERENCE = "reference/paper"
@@ -45,10 +48,26 @@ SHIPPED_COMPARISONS = [name for name, comparison in REFERENCE_COMPARISONS.items(
 # The shipped runs' ``name`` files of a build's preset (lambdas rather than defs, as above).
 reference_preset_files = lambda wildcards, name: shipped_files(
     name, lambda preset: preset == REFERENCE_FOLDERS[wildcards.folder])
-# The probe figures' plotted values shipped in a build's folder (the fidelity report reads 3, 4, 5, 13 where they exist).
-shipped_figures = lambda folder: {figure: path for figure, (stem, _) in TOY_FIGURES.items()
-                                  if figure in FIDELITY_FIGURES
-                                  for path in [f"{REFERENCE}/{folder}figures/{stem}.csv"] if os.path.exists(path)}
+# The probe grid (lengths, seeds) the reference's probe runs cover, overlaid on their preset as they ran.
+REFERENCE_PROBES = f"{REFERENCE}/probes.yaml"
+# The toy config a build's probes ran with: its preset, then REFERENCE_PROBES.
+reference_probe_config = cache(
+    lambda folder: config_for_preset(REFERENCE_FOLDERS[folder], [REFERENCE_PROBES])["toy"])
+# The shipped probe tables a build's figure reads: those of its preset's probed runs, in REFERENCE_RUNS.
+reference_figure_probes = lambda folder, figure: figure_probes(
+    figure, reference_probe_config(folder), REFERENCE_FOLDERS[folder], REFERENCE_RUNS)
+# The builds whose probe figures are drawn from their shipped probe tables: those with every table of every figure.
+reference_figure_folders = cache(lambda: [
+    folder for folder in REFERENCE_FOLDERS
+    if all(os.path.exists(path) for figure in TOY_FIGURES for path in reference_figure_probes(folder, figure))])
+TOY_FIGURE_OF_STEM = {stem: figure for figure, (stem, _) in TOY_FIGURES.items()}
+# The probe figures' plotted values a build's fidelity report reads (3, 4, 5, 13): drawn by reference_figure where
+# the build's probe tables are shipped, else those shipped in its folder, where they exist.
+fidelity_figures = lambda folder: {
+    figure: path for figure, (stem, _) in TOY_FIGURES.items() if figure in FIDELITY_FIGURES
+    for drawn in [folder in reference_figure_folders()]
+    for path in [f"{REFERENCE_BUILD if drawn else REFERENCE}/{folder}figures/{stem}.csv"]
+    if drawn or os.path.exists(path)}
 # The MDM's loss reduction of each preset, which fixes the scale of its loss (revcurse.toy.experiment.loss_levels).
 preset_loss_reductions = lambda presets: {
     preset: toy_specs.toy_model_fields(config_for_preset(preset), "mdm")["loss_reduction"] for preset in sorted(presets)}
@@ -124,9 +143,35 @@ rule reference_comparison:
         "--evals {input.evals} --losses {input.losses} {params.curves} --csv {output.csv} --md {output.md} > {log} 2>&1"
 
 
+# A probe figure of a build, drawn from its shipped probe tables as figures.smk's rules draw it.
+rule reference_figure:
+    input:
+        lambda wildcards: reference_figure_probes(wildcards.folder, TOY_FIGURE_OF_STEM[wildcards.stem]),
+    output:
+        png=f"{REFERENCE_BUILD}/{{folder}}figures/{{stem}}.png",
+        pdf=f"{REFERENCE_BUILD}/{{folder}}figures/{{stem}}.pdf",
+        csv=f"{REFERENCE_BUILD}/{{folder}}figures/{{stem}}.csv",
+    params:
+        command="python -m revcurse.toy figure",
+        figure=lambda wildcards: TOY_FIGURE_OF_STEM[wildcards.stem],
+        settings=lambda wildcards: as_json(reference_probe_config(wildcards.folder)["probes"]),
+        config_hash=lambda wildcards: config_hash(reference_probe_config(wildcards.folder)),
+    wildcard_constraints:
+        folder=REFERENCE_FOLDER_PATTERN,
+        stem="|".join(TOY_FIGURE_OF_STEM),
+    log:
+        f"{LOG_DIR}/reference/{{folder}}{{stem}}.log",
+    benchmark:
+        f"{BENCH_DIR}/reference/{{folder}}{{stem}}.tsv"
+    conda:
+        ENV_ANALYSIS
+    shell:
+        FIGURE_COMMAND
+
+
 use rule fidelity as reference_fidelity with:
     input:
-        unpack(lambda wildcards: shipped_figures(wildcards.folder)),
+        unpack(lambda wildcards: fidelity_figures(wildcards.folder)),
         table2=rules.reference_table2.output.csv,
         table3=FIDELITY_REQUIRED["table3"],
         paper_values="resources/paper_values.yaml",
@@ -221,6 +266,7 @@ rule reference:
         expand(rules.reference_training_curves.output, folder=REFERENCE_FOLDERS),
         expand(rules.reference_comparison.output, name=SHIPPED_COMPARISONS),
         expand(rules.reference_fidelity.output, folder=REFERENCE_FOLDERS),
+        lambda wildcards: expand(rules.reference_figure.output, folder=reference_figure_folders(), stem=TOY_FIGURE_OF_STEM),
         rules.reference_table2_experiment.output,
         rules.reference_stuck_seed.output,
         rules.reference_provenance.output,
