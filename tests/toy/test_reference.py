@@ -132,6 +132,23 @@ def test_one_command_plans_every_shipped_table_from_the_shipped_runs(reference_w
                       "theory_table3": 1, "reference": 1}
 
 
+def test_every_shipped_probe_table_probes_a_shipped_run_as_it_was_trained():
+    """The shipped probe tables were made by one code version, and each toy run's by the code and training config of
+    the shipped run it probes (its final evaluation names the same): the figures drawn from them show the runs of
+    default/table2.md. The attention-only runs have no evaluation."""
+    tables = sorted((REFERENCE / "runs").glob("*/*/*/L*/seed*/probes/*.parquet"))
+    assert tables
+    stamps = pd.concat([pd.read_parquet(path, columns=["code_version", "train_config_hash"]).assign(path=path)
+                        for path in tables]).drop_duplicates()
+    assert stamps["code_version"].nunique() == 1
+    for path, stamp in stamps.groupby("path"):
+        run = path.parents[1]
+        if run.parents[2].name == "toy":
+            evaluation = pd.read_parquet(run / "eval.parquet", columns=["code_version", "train_config_hash"])
+            assert stamp[["code_version", "train_config_hash"]].values.tolist() == \
+                evaluation.drop_duplicates().values.tolist(), path
+
+
 def default_probe_tables(root: Path) -> list[Path]:
     """The probe tables of default/'s figures, one per probe and run of the probe grid (probes.yaml), written from the
     probes' definitions rather than from the workflow's: every model's training dynamics, each toy run's reverse
