@@ -63,11 +63,11 @@ reference_figure_folders = cache(lambda: [
 TOY_FIGURE_OF_STEM = {stem: figure for figure, (stem, _) in TOY_FIGURES.items()}
 # The probe figures' plotted values a build's fidelity report reads (3, 4, 5, 13): drawn by reference_figure where
 # the build's probe tables are shipped, else those shipped in its folder, where they exist.
-fidelity_figures = lambda folder: {
-    figure: path for figure, (stem, _) in TOY_FIGURES.items() if figure in FIDELITY_FIGURES
-    for drawn in [folder in reference_figure_folders()]
-    for path in [f"{REFERENCE_BUILD if drawn else REFERENCE}/{folder}figures/{stem}.csv"]
-    if drawn or os.path.exists(path)}
+fidelity_figures = lambda folder: (
+    {figure: f"{REFERENCE_BUILD}/{folder}figures/{TOY_FIGURES[figure][0]}.csv" for figure in FIDELITY_FIGURES}
+    if folder in reference_figure_folders() else
+    {figure: path for figure in FIDELITY_FIGURES
+     for path in [f"{REFERENCE}/{folder}figures/{TOY_FIGURES[figure][0]}.csv"] if os.path.exists(path)})
 # The MDM's loss reduction of each preset, which fixes the scale of its loss (revcurse.toy.experiment.loss_levels).
 preset_loss_reductions = lambda presets: {
     preset: toy_specs.toy_model_fields(config_for_preset(preset), "mdm")["loss_reduction"] for preset in sorted(presets)}
