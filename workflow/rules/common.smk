@@ -93,13 +93,13 @@ def toy_eval_spec(wildcards):
     return as_json(toy_specs.toy_eval_spec(config, wildcards.model, int(wildcards.L), int(wildcards.seed)))
 
 
-def toy_runs():
-    """Every (model, L, seed) of the toy grid."""
+def toy_runs(toy=TOY):
+    """Every (model, L, seed) of the toy grid of ``toy`` (a toy config; this workflow's by default)."""
     return [
         dict(model=m, L=L, seed=s)
-        for m in TOY["models"]
-        for L in TOY["lengths"]
-        for s in TOY["seeds"]
+        for m in toy["models"]
+        for L in toy["lengths"]
+        for s in toy["seeds"]
     ]
 
 

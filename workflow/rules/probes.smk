@@ -29,7 +29,7 @@ TOY_FIGURES = {
 # The probed runs of a toy config, as (study, model, L, seed): the grid (models × lengths × seeds) and the
 # attention-only runs, in the config's order.
 probe_runs = lambda toy: (
-    [("toy", m, L, s) for m in toy["models"] for L in toy["lengths"] for s in toy["seeds"]]
+    [("toy", r["model"], r["L"], r["seed"]) for r in toy_runs(toy)]
     + [("toy_attention_only", m, toy["attention_only"]["length"], s)
        for m in toy["attention_only"]["models"] for s in toy["seeds"]])
 # The probe tables a figure reads: those of the probed runs of ``toy`` (a toy config) made under ``preset``, in
